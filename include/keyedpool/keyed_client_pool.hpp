@@ -1,0 +1,220 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef KEYEDPOOL_KEYED_CLIENT_POOL_HPP
+#define KEYEDPOOL_KEYED_CLIENT_POOL_HPP
+
+/// \file
+/// `KeyedClientPool<Key, Client>`: one shared client per key, built once however many coroutines
+/// ask for it at the same time.
+
+#include <keyedpool/client_traits.hpp>
+#include <keyedpool/detail/pool_state.hpp>
+#include <keyedpool/pool_options.hpp>
+#include <keyedpool/pool_stats.hpp>
+#include <keyedpool/result_code.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace keyedpool {
+
+/// A cache of one shared client per key (a connection id, an endpoint), safe against the
+/// "zombie connection" race: when many operations ask for a key that has no client yet, exactly one
+/// of them calls the factory and all the others wait for *that* result (single flight). Requests
+/// for different keys never wait on each other.
+///
+/// **Getting a client.** `async_get(key)` completes with the key's cached client when it is there
+/// and healthy (a hit: a short sharded lookup, no strand hop, no key lock); otherwise it waits for
+/// the key's lock, re-checks, and builds with `factory(key)` if still needed. Every client the
+/// factory produces is closed exactly once with `Traits::close`: when replaced after failing
+/// `Traits::is_healthy`, on `invalidate`, on idle eviction, or at shutdown.
+///
+/// **Failures.** A factory error reaches every get waiting for that build as one `error_code` (a
+/// thrown `system_error` keeps its code, anything else is `ResultCode::connect_failed`, a null
+/// client too); a factory slower than `connect_timeout` is cancelled and reported as
+/// `ResultCode::timeout`. After a failure, gets for that key fail at once with
+/// `ResultCode::backoff` until the retry deadline (`PoolOptions::backoff`); the first get after it
+/// rebuilds.
+///
+/// **Cancellation.** `async_get` supports terminal per-operation cancellation. Cancelling one get
+/// completes it with `boost::asio::error::operation_aborted` and does not disturb the build others
+/// wait for; cancelling the get that is building cancels the factory call, and the next waiting get
+/// builds instead.
+///
+/// **Lifetime.** The pool may be destroyed while operations are in flight: destruction starts a
+/// shutdown (waiters fail with `ResultCode::shutting_down`, builds are cancelled, cached clients are
+/// closed) without waiting for it. `async_shutdown` does the same and completes once every client is
+/// closed. The executor's execution context must outlive the pool's operations.
+///
+/// **Thread safety.** Distinct objects: safe. Shared object: safe; every member function may be
+/// called concurrently from any thread, and the pool is correct on a multi-threaded `io_context`
+/// or `thread_pool`. The factory may be called concurrently for different keys.
+///
+/// \tparam Key      hashable, equality-comparable, copyable key type.
+/// \tparam Client   the client type, held by `std::shared_ptr<Client>`.
+/// \tparam Traits   health check and close (see `ClientTraits`).
+template <typename Key, typename Client, typename Traits = ClientTraits<Client>,
+          typename Hash = std::hash<Key>, typename KeyEqual = std::equal_to<Key>>
+class KeyedClientPool {
+    using State = detail::PoolState<Key, Client, Traits, Hash, KeyEqual>;
+
+public:
+    using key_type = Key;
+    using client_type = Client;
+    using client_ptr = std::shared_ptr<Client>;
+    using executor_type = boost::asio::any_io_executor;
+    /// Builds the client for a key. Called by one get at a time per key; it should honour
+    /// cancellation (the pool cancels it on `connect_timeout`, shutdown, or when the building get is
+    /// cancelled) and report failure by throwing (a `boost::system::system_error` keeps its code).
+    using factory_type = std::function<boost::asio::awaitable<client_ptr>(const Key&)>;
+
+    /// \throws std::invalid_argument if `options` are invalid (the message names the field) or the
+    ///         factory is empty.
+    KeyedClientPool(executor_type executor, factory_type factory, PoolOptions options = {})
+        : state_(std::make_shared<State>(std::move(executor), std::move(factory),
+                                         std::move(options))) {}
+
+    KeyedClientPool(const KeyedClientPool&) = delete;
+    KeyedClientPool& operator=(const KeyedClientPool&) = delete;
+
+    /// Starts shutting down (see Lifetime) without waiting. Never throws.
+    ~KeyedClientPool() { state_->begin_shutdown(); }
+
+    executor_type get_executor() const noexcept { return state_->executor(); }
+    const PoolOptions& options() const noexcept { return state_->options(); }
+
+    /// Gets the key's client, building it if needed (see the class documentation).
+    ///
+    /// Handler signature: `void(boost::system::error_code, std::shared_ptr<Client>)`; the pointer
+    /// is non-null exactly when the code is success. Errors: `ResultCode::connect_failed`,
+    /// `timeout`, `backoff`, `unhealthy`, `pool_exhausted`, `shutting_down`, a code the factory
+    /// threw, or `boost::asio::error::operation_aborted` after cancellation.
+    ///
+    /// With no token (`co_await pool.async_get(key)`) it returns an `awaitable<client_ptr>` that
+    /// throws `boost::system::system_error` on error; a hit then costs about one plain coroutine
+    /// call. Any other completion token works (callbacks, `as_tuple(use_awaitable)`, `deferred`,
+    /// `use_future`); handlers are never invoked from inside `async_get` and run on their
+    /// associated executor (default: the pool's).
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_get(const Key& key, CompletionToken&& token = {}) {
+        if constexpr (std::is_same_v<std::decay_t<CompletionToken>,
+                                     boost::asio::use_awaitable_t<>>) {
+            return get_awaitable(state_.get(), key);
+        } else {
+            return boost::asio::async_initiate<CompletionToken,
+                                               void(boost::system::error_code, client_ptr)>(
+                GetInitiation{state_}, token, key);
+        }
+    }
+
+    /// The key's cached client if it is there and healthy, else nullptr. Never waits, never builds.
+    client_ptr try_get(const Key& key) { return state_->try_get(key); }
+
+    /// Closes and forgets the key's cached client, and forgets a recorded failure (so the next get
+    /// rebuilds at once). A build in flight for the key is not affected. Returns whether there was
+    /// anything to forget.
+    bool invalidate(const Key& key) { return state_->invalidate(key); }
+
+    /// Shuts the pool down: later and waiting gets fail with `ResultCode::shutting_down`, builds in
+    /// flight are cancelled, every client is closed. Completes once all of that is done.
+    /// Handler signature: `void(boost::system::error_code)` (always success). Idempotent.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_shutdown(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+            ShutdownInitiation{state_}, token);
+    }
+
+    /// Counters; see `PoolStats`.
+    PoolStats stats() const { return state_->stats(); }
+
+    /// Number of keys with a cached client.
+    std::size_t size() const noexcept { return state_->size(); }
+
+    /// Number of keys whose lock is held or waited for right now (0 when the pool is idle). For
+    /// diagnostics and tests.
+    std::size_t lock_entries() const noexcept { return state_->lock_entries(); }
+
+private:
+    static boost::asio::awaitable<client_ptr> get_awaitable(State* state, Key key) {
+        auto probe = state->probe(key);
+        if (probe.kind == State::ProbeKind::hit) {
+            co_return std::move(probe.client);
+        }
+        if (probe.kind == State::ProbeKind::refused) {
+            throw boost::system::system_error(probe.ec);
+        }
+        auto result = co_await boost::asio::co_spawn(
+            boost::asio::make_strand(state->executor()),
+            State::get_slow(state->shared_from_this(), std::move(key), probe.observed),
+            boost::asio::use_awaitable);
+        if (result.ec) {
+            throw boost::system::system_error(result.ec);
+        }
+        co_return std::move(result.client);
+    }
+
+    struct GetInitiation {
+        std::shared_ptr<State> state;
+
+        template <typename Handler>
+        void operator()(Handler&& handler, const Key& key) const {
+            auto probe = state->probe(key);
+            if (probe.kind != State::ProbeKind::miss) {
+                auto executor = boost::asio::get_associated_executor(handler, state->executor());
+                boost::asio::post(executor, [handler = std::forward<Handler>(handler),
+                                             ec = probe.ec,
+                                             client = std::move(probe.client)]() mutable {
+                    std::move(handler)(ec, std::move(client));
+                });
+                return;
+            }
+            boost::asio::co_spawn(
+                boost::asio::make_strand(state->executor()),
+                State::get_slow(state, key, probe.observed),
+                detail::bind_handler_associations(
+                    std::forward<Handler>(handler), state->executor(),
+                    [](auto handler, std::exception_ptr exception,
+                       typename State::Result result) {
+                        if (exception) {  // get_slow does not throw; only allocation failure
+                            result = {detail::error_code_of(exception, ResultCode::connect_failed),
+                                      nullptr};
+                        }
+                        std::move(handler)(result.ec, std::move(result.client));
+                    }));
+        }
+    };
+
+    struct ShutdownInitiation {
+        std::shared_ptr<State> state;
+
+        template <typename Handler>
+        void operator()(Handler&& handler) const {
+            boost::asio::co_spawn(
+                boost::asio::make_strand(state->executor()), State::shutdown(state),
+                detail::bind_handler_associations(
+                    std::forward<Handler>(handler), state->executor(),
+                    [](auto handler, std::exception_ptr exception) {
+                        std::move(handler)(
+                            exception ? detail::error_code_of(exception, ResultCode::cancelled)
+                                      : boost::system::error_code{});
+                    }));
+        }
+    };
+
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace keyedpool
+
+#endif  // KEYEDPOOL_KEYED_CLIENT_POOL_HPP

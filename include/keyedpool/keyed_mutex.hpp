@@ -1,0 +1,202 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef KEYEDPOOL_KEYED_MUTEX_HPP
+#define KEYEDPOOL_KEYED_MUTEX_HPP
+
+/// \file
+/// `KeyedMutex<Key>`: one `AsyncMutex` per key, created on demand and destroyed when unused.
+
+#include <keyedpool/async_mutex.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+
+namespace keyedpool {
+
+/// A family of asynchronous mutexes, one per key. Locks on different keys never wait on each other.
+///
+/// The map from key to mutex is owned by a strand: finding or creating a key's entry is a short
+/// step on that strand, then the lock itself is awaited off the strand. An entry exists only while
+/// someone holds or waits for its lock, so memory follows the number of keys in use, not the number
+/// of keys ever seen.
+///
+/// Per key, the guarantees of `AsyncMutex` hold: FIFO hand-off, per-operation cancellation of a
+/// waiting lock without lost wake-ups, handlers never completed inline.
+///
+/// Thread safety: distinct objects: safe. Shared object: safe. A `Guard` may outlive the
+/// `KeyedMutex` that issued it (they share the map's state).
+template <typename Key, typename Hash = std::hash<Key>, typename KeyEqual = std::equal_to<Key>>
+class KeyedMutex {
+    struct Entry {
+        explicit Entry(const boost::asio::any_io_executor& executor) : mutex(executor) {}
+        AsyncMutex mutex;
+        std::size_t users = 0;  // holders + waiters; touched only on the strand
+    };
+    using Map = std::unordered_map<Key, Entry, Hash, KeyEqual>;
+    using Node = typename Map::value_type;  // node addresses are stable until erased
+
+    struct State {
+        explicit State(boost::asio::any_io_executor executor)
+            : executor(executor), strand(boost::asio::make_strand(executor)) {}
+
+        Node& acquire_entry(const Key& key) {  // on the strand
+            auto it = map.find(key);
+            if (it == map.end()) {
+                it = map.emplace(std::piecewise_construct, std::forward_as_tuple(key),
+                                 std::forward_as_tuple(executor))
+                         .first;
+                size.fetch_add(1, std::memory_order_relaxed);
+            }
+            ++it->second.users;
+            return *it;
+        }
+
+        void release_entry(Node& node) {  // on the strand
+            if (--node.second.users == 0) {
+                map.erase(node.first);
+                size.fetch_sub(1, std::memory_order_relaxed);
+            }
+        }
+
+        // Called from any thread: hops to the strand to drop the reference.
+        static void post_release(std::shared_ptr<State> state, Node* node) {
+            auto& strand = state->strand;
+            boost::asio::post(strand, [state = std::move(state), node] { state->release_entry(*node); });
+        }
+
+        boost::asio::any_io_executor executor;
+        boost::asio::strand<boost::asio::any_io_executor> strand;
+        Map map;                           // guarded by strand
+        std::atomic<std::size_t> size{0};  // map.size(), readable from any thread
+    };
+
+public:
+    using key_type = Key;
+    using executor_type = boost::asio::any_io_executor;
+
+    /// Owns the lock of one key; releases it (and the key's entry, when unused) on destruction.
+    /// Move-only. An empty guard owns nothing.
+    class Guard {
+    public:
+        Guard() noexcept = default;
+        Guard(Guard&& other) noexcept
+            : state_(std::move(other.state_)), node_(std::exchange(other.node_, nullptr)) {}
+        Guard& operator=(Guard&& other) noexcept {
+            if (this != &other) {
+                unlock();
+                state_ = std::move(other.state_);
+                node_ = std::exchange(other.node_, nullptr);
+            }
+            return *this;
+        }
+        ~Guard() { unlock(); }
+
+        bool owns_lock() const noexcept { return node_ != nullptr; }
+        explicit operator bool() const noexcept { return owns_lock(); }
+        /// The key whose lock is held. Precondition: `owns_lock()`.
+        const Key& key() const noexcept { return node_->first; }
+
+        /// Releases the lock now, handing it to the key's next waiter (no-op when empty).
+        void unlock() noexcept {
+            if (Node* node = std::exchange(node_, nullptr)) {
+                node->second.mutex.unlock();
+                State::post_release(std::move(state_), node);
+            }
+        }
+
+    private:
+        friend class KeyedMutex;
+        Guard(std::shared_ptr<State> state, Node* node) noexcept
+            : state_(std::move(state)), node_(node) {}
+
+        std::shared_ptr<State> state_;
+        Node* node_ = nullptr;
+    };
+
+    explicit KeyedMutex(executor_type executor)
+        : state_(std::make_shared<State>(std::move(executor))) {}
+
+    KeyedMutex(const KeyedMutex&) = delete;
+    KeyedMutex& operator=(const KeyedMutex&) = delete;
+
+    executor_type get_executor() const { return state_->executor; }
+
+    /// Waits for the lock of `key`. Handler signature:
+    /// `void(boost::system::error_code, KeyedMutex::Guard)`; on success the guard owns the lock, on
+    /// error (`operation_aborted` after cancellation or `cancel_waiters()`) it is empty.
+    /// Supports per-operation cancellation (terminal, partial, total). Never completes inline.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_lock(Key key, CompletionToken&& token = {}) {
+        return boost::asio::async_compose<CompletionToken,
+                                          void(boost::system::error_code, Guard)>(
+            LockOp{state_, std::move(key)}, token, state_->executor);
+    }
+
+    /// Completes every lock currently waiting, on any key, with `operation_aborted`. Locks held stay
+    /// held; later `async_lock` calls wait as usual.
+    void cancel_waiters() {
+        auto state = state_;
+        boost::asio::dispatch(state->strand, [state] {
+            for (auto& node : state->map) {
+                node.second.mutex.cancel_waiters();
+            }
+        });
+    }
+
+    /// Number of keys that currently have an entry (held or waited for). For diagnostics and tests;
+    /// safe to call from any thread, but on a busy mutex the value is immediately stale.
+    std::size_t size() const noexcept { return state_->size.load(std::memory_order_relaxed); }
+
+private:
+    struct OnStrand {};
+
+    struct LockOp {
+        std::shared_ptr<State> state;
+        Key key;
+        Node* node = nullptr;
+
+        template <typename Self>
+        void operator()(Self& self) {  // initiation: hop to the strand
+            auto& strand = state->strand;
+            boost::asio::dispatch(strand, [self = std::move(self)]() mutable { self(OnStrand{}); });
+        }
+
+        template <typename Self>
+        void operator()(Self& self, OnStrand) {
+            if (self.cancelled() != boost::asio::cancellation_type::none) {
+                self.complete(boost::asio::error::operation_aborted, Guard{});
+                return;
+            }
+            node = &state->acquire_entry(key);
+            node->second.mutex.async_lock(std::move(self));
+        }
+
+        template <typename Self>
+        void operator()(Self& self, boost::system::error_code ec) {
+            if (ec) {
+                State::post_release(state, node);
+                self.complete(ec, Guard{});
+                return;
+            }
+            self.complete(ec, Guard{state, node});
+        }
+    };
+
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace keyedpool
+
+#endif  // KEYEDPOOL_KEYED_MUTEX_HPP

@@ -1,0 +1,17 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+#ifndef KEYEDPOOL_KEYEDPOOL_HPP
+#define KEYEDPOOL_KEYEDPOOL_HPP
+
+/// \file
+/// Convenience header: everything in keyedpool's public API.
+
+#include <keyedpool/async_mutex.hpp>
+#include <keyedpool/client_traits.hpp>
+#include <keyedpool/keyed_client_pool.hpp>
+#include <keyedpool/keyed_mutex.hpp>
+#include <keyedpool/logging.hpp>
+#include <keyedpool/pool_options.hpp>
+#include <keyedpool/pool_stats.hpp>
+#include <keyedpool/result_code.hpp>
+
+#endif  // KEYEDPOOL_KEYEDPOOL_HPP
