@@ -23,7 +23,8 @@ const char* message_of(ResultCode code) noexcept {
             return "The client factory could not create a client. Check the endpoint and the "
                    "factory's log; the pool retries after its backoff.";
         case ResultCode::unhealthy:
-            return "The client failed its health check and could not be replaced. Retry later.";
+            return "The factory produced a client that failed its health check straight away. Check the "
+                   "endpoint; the pool retries after its backoff.";
         case ResultCode::pool_exhausted:
             return "max_clients clients are in use and none was freed within wait_timeout. Raise "
                    "max_clients or wait_timeout, or lower idle_timeout.";

@@ -184,13 +184,13 @@ private:
                 State::get_slow(state, key, probe.observed),
                 detail::bind_handler_associations(
                     std::forward<Handler>(handler), state->executor(),
-                    [](auto handler, std::exception_ptr exception,
+                    [](auto user_handler, std::exception_ptr exception,
                        typename State::Result result) {
                         if (exception) {  // get_slow does not throw; only allocation failure
                             result = {detail::error_code_of(exception, ResultCode::connect_failed),
                                       nullptr};
                         }
-                        std::move(handler)(result.ec, std::move(result.client));
+                        std::move(user_handler)(result.ec, std::move(result.client));
                     }));
         }
     };
@@ -204,8 +204,8 @@ private:
                 boost::asio::make_strand(state->executor()), State::shutdown(state),
                 detail::bind_handler_associations(
                     std::forward<Handler>(handler), state->executor(),
-                    [](auto handler, std::exception_ptr exception) {
-                        std::move(handler)(
+                    [](auto user_handler, std::exception_ptr exception) {
+                        std::move(user_handler)(
                             exception ? detail::error_code_of(exception, ResultCode::cancelled)
                                       : boost::system::error_code{});
                     }));

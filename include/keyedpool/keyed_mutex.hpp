@@ -48,8 +48,8 @@ class KeyedMutex {
     using Node = typename Map::value_type;  // node addresses are stable until erased
 
     struct State {
-        explicit State(boost::asio::any_io_executor executor)
-            : executor(executor), strand(boost::asio::make_strand(executor)) {}
+        explicit State(const boost::asio::any_io_executor& ex)
+            : executor(ex), strand(boost::asio::make_strand(ex)) {}
 
         Node& acquire_entry(const Key& key) {  // on the strand
             auto it = map.find(key);

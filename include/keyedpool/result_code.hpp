@@ -27,7 +27,7 @@ enum class ResultCode : int {
     shutting_down = 3,
     /// The client factory failed to produce a client (it threw, or returned a null client).
     connect_failed = 4,
-    /// A client failed its health check and could not be replaced.
+    /// The factory produced a client that failed its health check at once (treated as a failed build).
     unhealthy = 5,
     /// `max_clients` clients are alive and no slot was freed within `wait_timeout`.
     pool_exhausted = 6,

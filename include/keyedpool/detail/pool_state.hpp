@@ -417,11 +417,7 @@ private:
                 }
                 return Recheck::finish({}, slot.client);
             }
-            if (slot.seq > observed) {
-                // Built for this very get and already unhealthy: report it rather than rebuild
-                // once per queued waiter.
-                return Recheck::finish(ResultCode::unhealthy);
-            }
+            // It was healthy when built (see build()), so it broke since: replace it.
             return Recheck::build_it(take_slot(shard, it));
         }
         if (slot.failure) {
@@ -499,6 +495,11 @@ private:
             log_factory_exception(key, exception);
         } else {
             ec = ResultCode::connect_failed;  // the factory returned a null client
+        }
+        if (!ec && !Traits::is_healthy(*made)) {
+            // Born broken: a failure like any other (shared by the waiters, backoff), rather than
+            // a rebuild by each waiter in turn.
+            ec = ResultCode::unhealthy;
         }
 
         if (ec) {

@@ -1,0 +1,168 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+//
+// The same invariants on a 2-thread thread_pool (run under ThreadSanitizer in CI).
+#include "fake_client.hpp"
+
+#include <keyedpool/async_mutex.hpp>
+#include <keyedpool/keyed_mutex.hpp>
+#include <keyedpool/logging.hpp>
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <vector>
+
+namespace keyedpool::test {
+namespace {
+
+using boost::system::error_code;
+
+class ThreadedPoolTest : public ::testing::Test {
+protected:
+    void SetUp() override { logger()->set_level(spdlog::level::off); }
+    void TearDown() override { logger()->set_level(spdlog::level::info); }
+
+    asio::thread_pool threads_{2};
+    Counters counters_;
+    FactoryBehaviour behaviour_;
+};
+
+TEST_F(ThreadedPoolTest, SingleFlightHoldsAcrossThreads) {
+    Pool pool(threads_.get_executor(), make_factory(counters_, behaviour_));
+    constexpr int keys = 20;
+    constexpr int per_key = 200;
+    std::vector<std::promise<ClientPtr>> results(keys * per_key);
+    for (int i = 0; i < keys * per_key; ++i) {
+        pool.async_get(i % keys, [&results, i](error_code ec, ClientPtr c) {
+            if (ec) {
+                results[i].set_exception(std::make_exception_ptr(boost::system::system_error(ec)));
+            } else {
+                results[i].set_value(std::move(c));
+            }
+        });
+    }
+    std::vector<ClientPtr> first(keys);
+    for (int i = 0; i < keys * per_key; ++i) {
+        auto client = results[i].get_future().get();
+        ASSERT_NE(client, nullptr);
+        ASSERT_EQ(client->key(), i % keys);
+        if (!first[i % keys]) {
+            first[i % keys] = client;
+        }
+        ASSERT_EQ(client, first[i % keys]) << "two clients for one key";
+    }
+    EXPECT_EQ(counters_.factory_calls.load(), keys);
+    pool.async_shutdown(asio::use_future).get();
+    EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
+    EXPECT_EQ(counters_.double_closes.load(), 0);
+    threads_.join();
+    EXPECT_EQ(pool.lock_entries(), 0u);
+}
+
+// Coroutines on both threads mixing hits, invalidations, unhealthy clients and shutdown: every
+// client ever built is closed exactly once.
+TEST_F(ThreadedPoolTest, ChurnClosesEveryClientExactlyOnce) {
+    behaviour_.delay = 100us;
+    PoolOptions options;
+    options.idle_timeout = 2ms;
+    options.max_clients = 8;
+    options.wait_timeout = 5s;
+    Pool pool(threads_.get_executor(), make_factory(counters_, behaviour_), options);
+    std::atomic<int> finished{0};
+    std::atomic<int> errors{0};
+    for (int worker = 0; worker < 8; ++worker) {
+        asio::co_spawn(
+            threads_,
+            [&, worker]() -> asio::awaitable<void> {
+                for (int i = 0; i < 300; ++i) {
+                    const int key = (worker * 7 + i) % 12;
+                    auto [ec, client] = co_await pool.async_get(key, asio::as_tuple(asio::use_awaitable));
+                    if (ec) {
+                        errors.fetch_add(1);
+                        ADD_FAILURE() << ec.message() << " " << ec.to_string();
+                        continue;
+                    }
+                    if (i % 17 == 0) {
+                        client->break_connection();
+                    }
+                    if (i % 23 == 0) {
+                        pool.invalidate(key);
+                    }
+                    (void)pool.try_get(key);
+                }
+                finished.fetch_add(1);
+            },
+            asio::detached);
+    }
+    while (finished.load() < 8) {
+        std::promise<void> tick;
+        asio::post(threads_, [&] { tick.set_value(); });
+        tick.get_future().get();
+    }
+    pool.async_shutdown(asio::use_future).get();
+    threads_.join();
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_GT(counters_.constructed.load(), 12);
+    EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
+    EXPECT_EQ(counters_.double_closes.load(), 0);
+    const auto s = pool.stats();
+    EXPECT_EQ(s.builds, s.closes);
+    EXPECT_EQ(s.live_clients, 0u);
+}
+
+TEST_F(ThreadedPoolTest, DestroyWhileBusyIsSafe) {
+    behaviour_.delay = 5ms;
+    auto pool = std::make_unique<Pool>(threads_.get_executor(), make_factory(counters_, behaviour_));
+    std::atomic<int> completed{0};
+    for (int i = 0; i < 500; ++i) {
+        pool->async_get(i % 50, [&](error_code, ClientPtr) { completed.fetch_add(1); });
+    }
+    pool.reset();
+    threads_.join();
+    EXPECT_EQ(completed.load(), 500);
+    EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
+}
+
+TEST(ThreadedMutex, AsyncMutexSerialisesAcrossThreads) {
+    asio::thread_pool threads(2);
+    AsyncMutex mutex(threads.get_executor());
+    long counter = 0;  // deliberately not atomic: the mutex protects it
+    for (int worker = 0; worker < 4; ++worker) {
+        asio::co_spawn(
+            threads,
+            [&]() -> asio::awaitable<void> {
+                for (int i = 0; i < 2'000; ++i) {
+                    auto guard = co_await mutex.async_scoped_lock();
+                    ++counter;
+                }
+            },
+            asio::detached);
+    }
+    threads.join();
+    EXPECT_EQ(counter, 8'000);
+}
+
+TEST(ThreadedMutex, KeyedMutexSerialisesPerKeyAcrossThreads) {
+    asio::thread_pool threads(2);
+    KeyedMutex<int> mutex(threads.get_executor());
+    std::array<long, 4> counters{};
+    for (int worker = 0; worker < 8; ++worker) {
+        asio::co_spawn(
+            threads,
+            [&, worker]() -> asio::awaitable<void> {
+                for (int i = 0; i < 1'000; ++i) {
+                    const int key = (worker + i) % 4;
+                    auto guard = co_await mutex.async_lock(key);
+                    ++counters[key];
+                }
+            },
+            asio::detached);
+    }
+    threads.join();
+    EXPECT_EQ(counters[0] + counters[1] + counters[2] + counters[3], 8'000);
+    EXPECT_EQ(mutex.size(), 0u);
+}
+
+}  // namespace
+}  // namespace keyedpool::test
