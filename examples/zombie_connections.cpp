@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 //
 // The main demo: why a per-key single-flight pool matters.
 //
@@ -15,9 +16,9 @@
 //                           [--max-connections N]
 #include <keyedpool/keyedpool.hpp>
 
-#include <boost/asio.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -47,7 +48,7 @@ struct DemoOptions {
 /// "OK" or, past `max_connections` open connections, "ERR max number of clients reached" and hangs
 /// up. Keeps each accepted connection open until the client closes it.
 class FakeDatabase {
-public:
+  public:
     FakeDatabase(asio::io_context& io, const DemoOptions& options)
         : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
           delay_(std::chrono::milliseconds(options.accept_delay_ms)),
@@ -63,10 +64,11 @@ public:
     void reset_counters() { peak_ = open_, accepted_ = 0, rejected_ = 0; }
     void stop() { acceptor_.close(); }
 
-private:
+  private:
     asio::awaitable<void> accept_loop() {
         for (;;) {
-            auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+            auto [ec, socket] =
+                co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) {
                 co_return;
             }
@@ -80,15 +82,18 @@ private:
         co_await handshake.async_wait(asio::as_tuple(asio::use_awaitable));
         if (open_ >= max_connections_) {
             ++rejected_;
-            co_await asio::async_write(socket, asio::buffer("ERR max number of clients reached\n", 34),
+            co_await asio::async_write(socket,
+                                       asio::buffer("ERR max number of clients reached\n", 34),
                                        asio::as_tuple(asio::use_awaitable));
             co_return;
         }
         ++open_;
         peak_ = std::max(peak_, open_);
-        co_await asio::async_write(socket, asio::buffer("OK\n", 3), asio::as_tuple(asio::use_awaitable));
+        co_await asio::async_write(socket, asio::buffer("OK\n", 3),
+                                   asio::as_tuple(asio::use_awaitable));
         char byte;
-        co_await socket.async_read_some(asio::buffer(&byte, 1), asio::as_tuple(asio::use_awaitable));
+        co_await socket.async_read_some(asio::buffer(&byte, 1),
+                                        asio::as_tuple(asio::use_awaitable));
         --open_;  // the client closed the connection
     }
 
@@ -104,7 +109,7 @@ private:
 /// sockets alive), it stays connected until close() is called: dropping the last reference does not
 /// disconnect it. That is what turns a lost client into a zombie connection.
 class DbClient {
-public:
+  public:
     static asio::awaitable<std::shared_ptr<DbClient>> connect(tcp::endpoint endpoint) {
         auto socket = std::make_shared<tcp::socket>(co_await asio::this_coro::executor);
         co_await socket->async_connect(endpoint, asio::use_awaitable);
@@ -136,7 +141,7 @@ public:
         return sockets;
     }
 
-private:
+  private:
     std::shared_ptr<tcp::socket> socket_;
 };
 
@@ -146,7 +151,7 @@ using ClientPtr = std::shared_ptr<DbClient>;
 
 /// The common double-checked code: the lock is released while connecting.
 class NaiveCache {
-public:
+  public:
     explicit NaiveCache(tcp::endpoint endpoint) : endpoint_(endpoint) {}
 
     asio::awaitable<ClientPtr> get(int id) {
@@ -169,7 +174,7 @@ public:
         cache_.clear();
     }
 
-private:
+  private:
     tcp::endpoint endpoint_;
     std::mutex mutex_;
     std::unordered_map<int, ClientPtr> cache_;
@@ -223,7 +228,8 @@ RunResult run(std::string name, asio::io_context& io, FakeDatabase& db, const De
     }
     io.restart();
     io.run_for(60s);  // returns when the last request is answered (60 s is only a safety net)
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.distinct_clients = static_cast<int>(distinct.size());
     result.connections_accepted = db.accepted();
     result.refused_by_limit = db.rejected();
@@ -244,16 +250,19 @@ void print(const RunResult& naive, const RunResult& pooled) {
     row("requests served", naive.served, pooled.served);
     auto errors = [](const RunResult& r) {
         int n = 0;
-        for (auto& [what, count] : r.errors) n += count;
+        for (auto& [what, count] : r.errors)
+            n += count;
         return n;
     };
     row("requests failed", errors(naive), errors(pooled));
-    row("connections opened at the server", naive.connections_accepted, pooled.connections_accepted);
+    row("connections opened at the server", naive.connections_accepted,
+        pooled.connections_accepted);
     row("connections refused (server limit)", naive.refused_by_limit, pooled.refused_by_limit);
     row("peak open connections at the server", naive.peak_open, pooled.peak_open);
     row("distinct clients handed out", naive.distinct_clients, pooled.distinct_clients);
     row("zombie connections left open", naive.zombies, pooled.zombies);
-    row("time (ms)", fmt::format("{:.1f}", naive.seconds * 1e3), fmt::format("{:.1f}", pooled.seconds * 1e3));
+    row("time (ms)", fmt::format("{:.1f}", naive.seconds * 1e3),
+        fmt::format("{:.1f}", pooled.seconds * 1e3));
     for (const auto* r : {&naive, &pooled}) {
         for (auto& [what, count] : r->errors) {
             fmt::print("  {} errors: {} x {}\n", r->name, count, what);
@@ -270,10 +279,14 @@ int main(int argc, char** argv) {
             fmt::print(stderr, "{} needs a positive number\n", flag);
             return 2;
         }
-        if (flag == "--ids") options.ids = value;
-        else if (flag == "--requests-per-id") options.requests_per_id = value;
-        else if (flag == "--accept-delay-ms") options.accept_delay_ms = value;
-        else if (flag == "--max-connections") options.max_connections = value;
+        if (flag == "--ids")
+            options.ids = value;
+        else if (flag == "--requests-per-id")
+            options.requests_per_id = value;
+        else if (flag == "--accept-delay-ms")
+            options.accept_delay_ms = value;
+        else if (flag == "--max-connections")
+            options.max_connections = value;
         else {
             fmt::print(stderr, "unknown option {}\n", flag);
             return 2;
@@ -283,10 +296,11 @@ int main(int argc, char** argv) {
 
     asio::io_context io;
     FakeDatabase db(io, options);
-    fmt::print("keyedpool demo: {} connection ids x {} concurrent requests each, against a server on "
-               "{} that takes {} ms to accept and allows {} connections.\n",
-               options.ids, options.requests_per_id, db.endpoint().address().to_string(),
-               options.accept_delay_ms, options.max_connections);
+    fmt::print(
+        "keyedpool demo: {} connection ids x {} concurrent requests each, against a server on "
+        "{} that takes {} ms to accept and allows {} connections.\n",
+        options.ids, options.requests_per_id, db.endpoint().address().to_string(),
+        options.accept_delay_ms, options.max_connections);
 
     NaiveCache naive(db.endpoint());
     auto naive_result = run(

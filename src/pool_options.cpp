@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #include <keyedpool/pool_options.hpp>
 
 #include <fmt/format.h>
@@ -11,8 +12,8 @@ namespace {
 
 void require_non_negative(std::chrono::steady_clock::duration value, const char* field) {
     if (value < std::chrono::steady_clock::duration::zero()) {
-        throw std::invalid_argument(fmt::format("PoolOptions.{} must be >= 0, got {} ns", field,
-                                                value.count()));
+        throw std::invalid_argument(
+            fmt::format("PoolOptions.{} must be >= 0, got {} ns", field, value.count()));
     }
 }
 
@@ -29,9 +30,9 @@ void validate(const PoolOptions& options) {
                         options.backoff.max.count(), options.backoff.initial.count()));
     }
     if (!std::isfinite(options.backoff.multiplier) || options.backoff.multiplier < 1.0) {
-        throw std::invalid_argument(fmt::format(
-            "PoolOptions.backoff.multiplier must be finite and >= 1, got {}",
-            options.backoff.multiplier));
+        throw std::invalid_argument(
+            fmt::format("PoolOptions.backoff.multiplier must be finite and >= 1, got {}",
+                        options.backoff.multiplier));
     }
     if (!(options.backoff.jitter >= 0.0 && options.backoff.jitter <= 1.0)) {
         throw std::invalid_argument(fmt::format(

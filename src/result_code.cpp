@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #include <keyedpool/result_code.hpp>
 
 #include <boost/asio/error.hpp>
@@ -23,13 +24,15 @@ const char* message_of(ResultCode code) noexcept {
             return "The client factory could not create a client. Check the endpoint and the "
                    "factory's log; the pool retries after its backoff.";
         case ResultCode::unhealthy:
-            return "The factory produced a client that failed its health check straight away. Check the "
+            return "The factory produced a client that failed its health check straight away. "
+                   "Check the "
                    "endpoint; the pool retries after its backoff.";
         case ResultCode::pool_exhausted:
             return "max_clients clients are in use and none was freed within wait_timeout. Raise "
                    "max_clients or wait_timeout, or lower idle_timeout.";
         case ResultCode::backoff:
-            return "A recent attempt to create this client failed; the pool will not retry before its "
+            return "A recent attempt to create this client failed; the pool will not retry before "
+                   "its "
                    "backoff deadline. Retry later.";
         case ResultCode::invalid_argument:
             return "An argument or option was invalid. Fix the caller.";
@@ -65,7 +68,7 @@ const char* message_of(ResultCode code) noexcept {
 }
 
 class ResultCategory final : public boost::system::error_category {
-public:
+  public:
     // A fixed id keeps codes comparable across shared-library boundaries.
     constexpr ResultCategory() noexcept : error_category(0x6b65796564706f6fULL) {}
     const char* name() const noexcept override { return "keyedpool"; }
@@ -88,24 +91,42 @@ const boost::system::error_category& result_category() noexcept {
 
 std::string_view to_string(ResultCode code) noexcept {
     switch (code) {
-        case ResultCode::timeout: return "timeout";
-        case ResultCode::cancelled: return "cancelled";
-        case ResultCode::shutting_down: return "shutting_down";
-        case ResultCode::connect_failed: return "connect_failed";
-        case ResultCode::unhealthy: return "unhealthy";
-        case ResultCode::pool_exhausted: return "pool_exhausted";
-        case ResultCode::backoff: return "backoff";
-        case ResultCode::invalid_argument: return "invalid_argument";
-        case ResultCode::forbidden: return "forbidden";
-        case ResultCode::auth_failed: return "auth_failed";
-        case ResultCode::server_busy: return "server_busy";
-        case ResultCode::write_conflict: return "write_conflict";
-        case ResultCode::protocol_error: return "protocol_error";
-        case ResultCode::io_error: return "io_error";
-        case ResultCode::lock_busy: return "lock_busy";
-        case ResultCode::lock_timeout: return "lock_timeout";
-        case ResultCode::lock_lost: return "lock_lost";
-        case ResultCode::not_lock_owner: return "not_lock_owner";
+        case ResultCode::timeout:
+            return "timeout";
+        case ResultCode::cancelled:
+            return "cancelled";
+        case ResultCode::shutting_down:
+            return "shutting_down";
+        case ResultCode::connect_failed:
+            return "connect_failed";
+        case ResultCode::unhealthy:
+            return "unhealthy";
+        case ResultCode::pool_exhausted:
+            return "pool_exhausted";
+        case ResultCode::backoff:
+            return "backoff";
+        case ResultCode::invalid_argument:
+            return "invalid_argument";
+        case ResultCode::forbidden:
+            return "forbidden";
+        case ResultCode::auth_failed:
+            return "auth_failed";
+        case ResultCode::server_busy:
+            return "server_busy";
+        case ResultCode::write_conflict:
+            return "write_conflict";
+        case ResultCode::protocol_error:
+            return "protocol_error";
+        case ResultCode::io_error:
+            return "io_error";
+        case ResultCode::lock_busy:
+            return "lock_busy";
+        case ResultCode::lock_timeout:
+            return "lock_timeout";
+        case ResultCode::lock_lost:
+            return "lock_lost";
+        case ResultCode::not_lock_owner:
+            return "not_lock_owner";
     }
     return "unknown";
 }

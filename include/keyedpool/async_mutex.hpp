@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_ASYNC_MUTEX_HPP
 #define KEYEDPOOL_ASYNC_MUTEX_HPP
 
@@ -22,7 +23,8 @@ namespace keyedpool {
 ///
 /// - **FIFO hand-off**: `unlock()` hands the lock directly to the oldest waiter; a later
 ///   `try_lock()` or `async_lock()` cannot barge ahead of it.
-/// - **Cancellation**: a waiting `async_lock` supports per-operation cancellation (terminal, partial
+/// - **Cancellation**: a waiting `async_lock` supports per-operation cancellation (terminal,
+/// partial
 ///   and total) and then completes with `boost::asio::error::operation_aborted` without holding the
 ///   lock. If the lock was already handed to it when cancellation arrives, it passes the lock on to
 ///   the next waiter, so no wake-up is ever lost.
@@ -32,7 +34,7 @@ namespace keyedpool {
 /// Thread safety: distinct objects: safe. Shared object: safe (all member functions may be called
 /// concurrently from any thread).
 class AsyncMutex {
-public:
+  public:
     using executor_type = boost::asio::any_io_executor;
 
     /// Creates an unlocked mutex whose operations complete, by default, on `executor`.
@@ -63,7 +65,7 @@ public:
 
     /// Owns a held lock and releases it on destruction. Move-only.
     class Guard {
-    public:
+      public:
         Guard() noexcept = default;
         /// Adopts a lock the caller already holds.
         Guard(AsyncMutex& mutex, std::adopt_lock_t) noexcept : mutex_(&mutex) {}
@@ -87,7 +89,7 @@ public:
             }
         }
 
-    private:
+      private:
         AsyncMutex* mutex_ = nullptr;
     };
 
@@ -101,7 +103,7 @@ public:
         }))(std::forward<CompletionToken>(token));
     }
 
-private:
+  private:
     detail::AsyncSemaphore semaphore_;
 };
 

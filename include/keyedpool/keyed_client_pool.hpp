@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_KEYED_CLIENT_POOL_HPP
 #define KEYEDPOOL_KEYED_CLIENT_POOL_HPP
 
@@ -53,9 +54,9 @@ namespace keyedpool {
 /// builds instead.
 ///
 /// **Lifetime.** The pool may be destroyed while operations are in flight: destruction starts a
-/// shutdown (waiters fail with `ResultCode::shutting_down`, builds are cancelled, cached clients are
-/// closed) without waiting for it. `async_shutdown` does the same and completes once every client is
-/// closed. The executor's execution context must outlive the pool's operations.
+/// shutdown (waiters fail with `ResultCode::shutting_down`, builds are cancelled, cached clients
+/// are closed) without waiting for it. `async_shutdown` does the same and completes once every
+/// client is closed. The executor's execution context must outlive the pool's operations.
 ///
 /// **Thread safety.** Distinct objects: safe. Shared object: safe; every member function may be
 /// called concurrently from any thread, and the pool is correct on a multi-threaded `io_context`
@@ -69,14 +70,15 @@ template <typename Key, typename Client, typename Traits = ClientTraits<Client>,
 class KeyedClientPool {
     using State = detail::PoolState<Key, Client, Traits, Hash, KeyEqual>;
 
-public:
+  public:
     using key_type = Key;
     using client_type = Client;
     using client_ptr = std::shared_ptr<Client>;
     using executor_type = boost::asio::any_io_executor;
     /// Builds the client for a key. Called by one get at a time per key; it should honour
-    /// cancellation (the pool cancels it on `connect_timeout`, shutdown, or when the building get is
-    /// cancelled) and report failure by throwing (a `boost::system::system_error` keeps its code).
+    /// cancellation (the pool cancels it on `connect_timeout`, shutdown, or when the building get
+    /// is cancelled) and report failure by throwing (a `boost::system::system_error` keeps its
+    /// code).
     using factory_type = std::function<boost::asio::awaitable<client_ptr>(const Key&)>;
 
     /// \throws std::invalid_argument if `options` are invalid (the message names the field) or the
@@ -145,7 +147,7 @@ public:
     /// diagnostics and tests.
     std::size_t lock_entries() const noexcept { return state_->lock_entries(); }
 
-private:
+  private:
     static boost::asio::awaitable<client_ptr> get_awaitable(State* state, Key key) {
         auto probe = state->probe(key);
         if (probe.kind == State::ProbeKind::hit) {
@@ -172,11 +174,11 @@ private:
             auto probe = state->probe(key);
             if (probe.kind != State::ProbeKind::miss) {
                 auto executor = boost::asio::get_associated_executor(handler, state->executor());
-                boost::asio::post(executor, [handler = std::forward<Handler>(handler),
-                                             ec = probe.ec,
-                                             client = std::move(probe.client)]() mutable {
-                    std::move(handler)(ec, std::move(client));
-                });
+                boost::asio::post(executor,
+                                  [handler = std::forward<Handler>(handler), ec = probe.ec,
+                                   client = std::move(probe.client)]() mutable {
+                                      std::move(handler)(ec, std::move(client));
+                                  });
                 return;
             }
             boost::asio::co_spawn(

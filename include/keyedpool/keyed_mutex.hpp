@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_KEYED_MUTEX_HPP
 #define KEYEDPOOL_KEYED_MUTEX_HPP
 
@@ -73,7 +74,8 @@ class KeyedMutex {
         // Called from any thread: hops to the strand to drop the reference.
         static void post_release(std::shared_ptr<State> state, Node* node) {
             auto& strand = state->strand;
-            boost::asio::post(strand, [state = std::move(state), node] { state->release_entry(*node); });
+            boost::asio::post(strand,
+                              [state = std::move(state), node] { state->release_entry(*node); });
         }
 
         boost::asio::any_io_executor executor;
@@ -82,14 +84,14 @@ class KeyedMutex {
         std::atomic<std::size_t> size{0};  // map.size(), readable from any thread
     };
 
-public:
+  public:
     using key_type = Key;
     using executor_type = boost::asio::any_io_executor;
 
     /// Owns the lock of one key; releases it (and the key's entry, when unused) on destruction.
     /// Move-only. An empty guard owns nothing.
     class Guard {
-    public:
+      public:
         Guard() noexcept = default;
         Guard(Guard&& other) noexcept
             : state_(std::move(other.state_)), node_(std::exchange(other.node_, nullptr)) {}
@@ -116,7 +118,7 @@ public:
             }
         }
 
-    private:
+      private:
         friend class KeyedMutex;
         Guard(std::shared_ptr<State> state, Node* node) noexcept
             : state_(std::move(state)), node_(node) {}
@@ -139,13 +141,12 @@ public:
     /// Supports per-operation cancellation (terminal, partial, total). Never completes inline.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_lock(Key key, CompletionToken&& token = {}) {
-        return boost::asio::async_compose<CompletionToken,
-                                          void(boost::system::error_code, Guard)>(
+        return boost::asio::async_compose<CompletionToken, void(boost::system::error_code, Guard)>(
             LockOp{state_, std::move(key)}, token, state_->executor);
     }
 
-    /// Completes every lock currently waiting, on any key, with `operation_aborted`. Locks held stay
-    /// held; later `async_lock` calls wait as usual.
+    /// Completes every lock currently waiting, on any key, with `operation_aborted`. Locks held
+    /// stay held; later `async_lock` calls wait as usual.
     void cancel_waiters() {
         auto state = state_;
         boost::asio::dispatch(state->strand, [state] {
@@ -159,7 +160,7 @@ public:
     /// safe to call from any thread, but on a busy mutex the value is immediately stale.
     std::size_t size() const noexcept { return state_->size.load(std::memory_order_relaxed); }
 
-private:
+  private:
     struct OnStrand {};
 
     struct LockOp {

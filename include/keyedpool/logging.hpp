@@ -1,11 +1,12 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_LOGGING_HPP
 #define KEYEDPOOL_LOGGING_HPP
 
 /// \file
 /// keyedpool logs through one spdlog logger named "keyedpool". Levels: `debug` for builds, closes
-/// and evictions; `warn` for failed builds (with their code); `error` when a client's `close()` throws.
-/// In the steady state (hits) nothing is logged, so the default `info` level is silent.
+/// and evictions; `warn` for failed builds (with their code); `error` when a client's `close()`
+/// throws. In the steady state (hits) nothing is logged, so the default `info` level is silent.
 
 #include <spdlog/logger.h>
 

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_POOL_OPTIONS_HPP
 #define KEYEDPOOL_POOL_OPTIONS_HPP
 
@@ -12,12 +13,13 @@
 namespace keyedpool {
 
 /// How long the pool refuses to rebuild a key's client after a failed build. The n-th consecutive
-/// failure sets the key's retry deadline to `min(initial * multiplier^(n-1), max)`, scaled by a random
-/// factor in `[1 - jitter, 1 + jitter]`. Gets for that key before the deadline fail at once with
-/// `ResultCode::backoff`; the first get after it rebuilds.
+/// failure sets the key's retry deadline to `min(initial * multiplier^(n-1), max)`, scaled by a
+/// random factor in `[1 - jitter, 1 + jitter]`. Gets for that key before the deadline fail at once
+/// with `ResultCode::backoff`; the first get after it rebuilds.
 struct BackoffOptions {
     /// Delay after the first failure. 0 disables backoff (every get after a failure rebuilds); the
-    /// gets that were already waiting for the failed build still all receive its error. Must be >= 0.
+    /// gets that were already waiting for the failed build still all receive its error. Must be >=
+    /// 0.
     std::chrono::steady_clock::duration initial = std::chrono::milliseconds(100);
     /// Upper bound of the delay. Must be >= `initial`.
     std::chrono::steady_clock::duration max = std::chrono::seconds(30);
@@ -38,8 +40,8 @@ struct PoolOptions {
     std::size_t max_clients = 0;
 
     /// How long a get for a new key waits for a free slot when `max_clients` clients are alive
-    /// (a slot frees when a client is evicted, invalidated or replaced). After it, the get fails with
-    /// `ResultCode::pool_exhausted`. 0 = fail at once. Ignored when `max_clients` is 0.
+    /// (a slot frees when a client is evicted, invalidated or replaced). After it, the get fails
+    /// with `ResultCode::pool_exhausted`. 0 = fail at once. Ignored when `max_clients` is 0.
     std::chrono::steady_clock::duration wait_timeout = std::chrono::seconds(5);
 
     /// A cached client that no get has returned for this long, and that nobody outside the pool

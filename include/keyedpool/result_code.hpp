@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_RESULT_CODE_HPP
 #define KEYEDPOOL_RESULT_CODE_HPP
 
@@ -7,8 +8,8 @@
 /// `boost::system` error category named "keyedpool". Classify errors with `is_transient()` and by
 /// comparing codes (`ec == ResultCode::timeout`), never by searching message text.
 
-#include <boost/system/error_code.hpp>
 #include <fmt/format.h>
+#include <boost/system/error_code.hpp>
 
 #include <string_view>
 #include <type_traits>
@@ -17,9 +18,11 @@ namespace keyedpool {
 
 /// Error codes produced by keyedpool. Values are stable: they are never renumbered or reused.
 enum class ResultCode : int {
-    /// An operation did not finish within its configured time (connect_timeout, a lock's wait, ...).
+    /// An operation did not finish within its configured time (connect_timeout, a lock's wait,
+    /// ...).
     timeout = 1,
-    /// The operation was abandoned by the library on the caller's behalf (e.g. a lost lock cancelled
+    /// The operation was abandoned by the library on the caller's behalf (e.g. a lost lock
+    /// cancelled
     /// its protected work, or `retry` was cancelled). Per-operation cancellation requested by the
     /// caller reports `boost::asio::error::operation_aborted`, as Asio does.
     cancelled = 2,
@@ -27,7 +30,8 @@ enum class ResultCode : int {
     shutting_down = 3,
     /// The client factory failed to produce a client (it threw, or returned a null client).
     connect_failed = 4,
-    /// The factory produced a client that failed its health check at once (treated as a failed build).
+    /// The factory produced a client that failed its health check at once (treated as a failed
+    /// build).
     unhealthy = 5,
     /// `max_clients` clients are alive and no slot was freed within `wait_timeout`.
     pool_exhausted = 6,
@@ -60,8 +64,8 @@ enum class ResultCode : int {
 /// The `boost::system` error category of `ResultCode`; its name is "keyedpool".
 const boost::system::error_category& result_category() noexcept;
 
-/// Makes an `error_code` from a `ResultCode` (found by ADL, so `error_code ec = ResultCode::timeout`
-/// works).
+/// Makes an `error_code` from a `ResultCode` (found by ADL, so `error_code ec =
+/// ResultCode::timeout` works).
 inline boost::system::error_code make_error_code(ResultCode code) noexcept {
     return {static_cast<int>(code), result_category()};
 }
@@ -73,8 +77,8 @@ std::string_view to_string(ResultCode code) noexcept;
 /// timeouts, refused or failed connections, busy servers, write conflicts, I/O errors, backoff,
 /// exhausted pools and busy locks. Works for keyedpool codes and for the common Asio/system network
 /// errors (connection refused/reset/aborted, broken pipe, end of file, timed out, unreachable).
-/// Cancellation, shutdown, invalid arguments, authentication, protocol violations and lost locks are
-/// not transient.
+/// Cancellation, shutdown, invalid arguments, authentication, protocol violations and lost locks
+/// are not transient.
 bool is_transient(const boost::system::error_code& ec) noexcept;
 
 }  // namespace keyedpool

@@ -1,10 +1,11 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #include <keyedpool/async_mutex.hpp>
 
+#include <gtest/gtest.h>
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <gtest/gtest.h>
 
 #include <optional>
 #include <vector>
@@ -96,7 +97,7 @@ TEST(AsyncMutex, WokenThenCancelledPassesTheLockOn) {
     mutex.async_lock(asio::bind_cancellation_slot(cancel_a.slot(), [&](error_code ec) { a = ec; }));
     mutex.async_lock([&](error_code ec) { b = ec; });
     io.poll();
-    mutex.unlock();                                   // hands the lock to A; A's completion is queued
+    mutex.unlock();  // hands the lock to A; A's completion is queued
     cancel_a.emit(asio::cancellation_type::terminal);  // ...and A is cancelled before it runs
     io.poll();
     ASSERT_TRUE(a.has_value());

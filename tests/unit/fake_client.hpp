@@ -1,6 +1,6 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
-// A fake client for pool tests: counts constructions and closes, can be made unhealthy, and
-// remembers a double close (which the pool must never do).
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0. A fake client for pool tests: counts constructions and closes, can be made
+// unhealthy, and remembers a double close (which the pool must never do).
 #ifndef KEYEDPOOL_TESTS_FAKE_CLIENT_HPP
 #define KEYEDPOOL_TESTS_FAKE_CLIENT_HPP
 
@@ -30,7 +30,7 @@ struct Counters {
 };
 
 class FakeClient {
-public:
+  public:
     FakeClient(int key, int serial, Counters& counters)
         : key_(key), serial_(serial), counters_(counters) {
         counters_.constructed.fetch_add(1);
@@ -49,7 +49,7 @@ public:
         healthy_.store(false);
     }
 
-private:
+  private:
     int key_;
     int serial_;
     Counters& counters_;
@@ -63,8 +63,13 @@ using ClientPtr = std::shared_ptr<FakeClient>;
 /// What the fake factory does on its next calls. Set before running the io_context.
 struct FactoryBehaviour {
     std::chrono::steady_clock::duration delay = 1ms;
-    enum class Outcome { client, unhealthy_client, system_error, runtime_error, null } outcome =
-        Outcome::client;
+    enum class Outcome {
+        client,
+        unhealthy_client,
+        system_error,
+        runtime_error,
+        null
+    } outcome = Outcome::client;
     boost::system::error_code error = ResultCode::forbidden;
     bool ignore_cancellation = false;  // keeps building after being cancelled (a rude factory)
 };
@@ -76,7 +81,8 @@ inline Pool::factory_type make_factory(Counters& counters, FactoryBehaviour& beh
         const int serial = counters.factory_calls.fetch_add(1) + 1;
         const int now_in_flight = counters.in_flight.fetch_add(1) + 1;
         int seen = counters.max_in_flight.load();
-        while (seen < now_in_flight && !counters.max_in_flight.compare_exchange_weak(seen, now_in_flight)) {
+        while (seen < now_in_flight &&
+               !counters.max_in_flight.compare_exchange_weak(seen, now_in_flight)) {
         }
         struct InFlight {
             Counters& c;

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 //
 // KeyedClientPool on a single-threaded io_context. Time is driven by the io_context and real
 // (short) timers; assertions are on counts and outcomes, never on sleeping.
@@ -18,7 +19,7 @@ namespace {
 using boost::system::error_code;
 
 class PoolTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { logger()->set_level(spdlog::level::off); }
 
     void TearDown() override {
@@ -56,7 +57,8 @@ protected:
 
     // Starts a get whose completion fills `out`; `slot` lets the test cancel it.
     void start_get(int key, GetOutcome& out, asio::cancellation_slot slot = {}) {
-        pool_->async_get(key, asio::bind_cancellation_slot(slot, [&out](error_code ec, ClientPtr c) {
+        pool_->async_get(key,
+                         asio::bind_cancellation_slot(slot, [&out](error_code ec, ClientPtr c) {
                              out.done = true;
                              out.ec = ec;
                              out.client = std::move(c);
@@ -157,7 +159,9 @@ TEST_F(PoolTest, DifferentKeysBuildConcurrently) {
     for (int i = 0; i < 10'000; ++i) {
         start_get(i % 1000, outcomes[i]);
     }
-    run_until([&] { return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o.done; }); });
+    run_until([&] {
+        return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o.done; });
+    });
     EXPECT_EQ(counters_.factory_calls.load(), 1000);
     for (int i = 0; i < 10'000; ++i) {
         ASSERT_FALSE(outcomes[i].ec);
@@ -650,7 +654,7 @@ TEST_F(PoolTest, CloseThatThrowsStillCountsAsClosedOnce) {
         }
     };
     KeyedClientPool<int, FakeClient, Throwing> pool(io_.get_executor(),
-                                                     make_factory(counters_, behaviour_));
+                                                    make_factory(counters_, behaviour_));
     pool.async_get(1, [](error_code, ClientPtr) {});
     run();
     pool.async_shutdown([](error_code) {});

@@ -1,8 +1,9 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #include <keyedpool/keyed_mutex.hpp>
 
-#include <boost/asio.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio.hpp>
 
 #include <optional>
 #include <string>
@@ -32,9 +33,7 @@ TEST(KeyedMutex, DifferentKeysDoNotWaitOnEachOther) {
     ASSERT_TRUE(one && one->owns_lock());
     EXPECT_EQ(one->key(), 1);
     bool got_two = false;
-    mutex.async_lock(2, [&](error_code ec, Mutex::Guard g) {
-        got_two = !ec && g.owns_lock();
-    });
+    mutex.async_lock(2, [&](error_code ec, Mutex::Guard g) { got_two = !ec && g.owns_lock(); });
     io.restart();
     io.run();
     EXPECT_TRUE(got_two) << "key 2 waited for key 1";
@@ -89,10 +88,11 @@ TEST(KeyedMutex, CancelledWaiterDropsItsEntry) {
     poll(io);
     asio::cancellation_signal cancel;
     std::optional<error_code> waiter;
-    mutex.async_lock(3, asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, Mutex::Guard g) {
-                         waiter = ec;
-                         EXPECT_FALSE(g.owns_lock());
-                     }));
+    mutex.async_lock(
+        3, asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, Mutex::Guard g) {
+            waiter = ec;
+            EXPECT_FALSE(g.owns_lock());
+        }));
     poll(io);
     cancel.emit(asio::cancellation_type::terminal);
     poll(io);

@@ -1,9 +1,10 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #include <keyedpool/result_code.hpp>
 
-#include <boost/asio/error.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <boost/asio/error.hpp>
 
 #include <set>
 #include <string>
@@ -79,10 +80,10 @@ TEST(ResultCode, TransientClassificationIsAFunctionOfTheCode) {
                       ResultCode::lock_timeout}) {
         EXPECT_TRUE(is_transient(code)) << to_string(code);
     }
-    for (auto code : {ResultCode::cancelled, ResultCode::shutting_down,
-                      ResultCode::invalid_argument, ResultCode::forbidden,
-                      ResultCode::auth_failed, ResultCode::protocol_error, ResultCode::lock_lost,
-                      ResultCode::not_lock_owner}) {
+    for (auto code :
+         {ResultCode::cancelled, ResultCode::shutting_down, ResultCode::invalid_argument,
+          ResultCode::forbidden, ResultCode::auth_failed, ResultCode::protocol_error,
+          ResultCode::lock_lost, ResultCode::not_lock_owner}) {
         EXPECT_FALSE(is_transient(code)) << to_string(code);
     }
     EXPECT_FALSE(is_transient(boost::system::error_code{}));

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 //
 // The same invariants on a 2-thread thread_pool (run under ThreadSanitizer in CI).
 #include "fake_client.hpp"
@@ -19,7 +20,7 @@ namespace {
 using boost::system::error_code;
 
 class ThreadedPoolTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { logger()->set_level(spdlog::level::off); }
     void TearDown() override { logger()->set_level(spdlog::level::info); }
 
@@ -77,7 +78,8 @@ TEST_F(ThreadedPoolTest, ChurnClosesEveryClientExactlyOnce) {
             [&, worker]() -> asio::awaitable<void> {
                 for (int i = 0; i < 300; ++i) {
                     const int key = (worker * 7 + i) % 12;
-                    auto [ec, client] = co_await pool.async_get(key, asio::as_tuple(asio::use_awaitable));
+                    auto [ec, client] =
+                        co_await pool.async_get(key, asio::as_tuple(asio::use_awaitable));
                     if (ec) {
                         errors.fetch_add(1);
                         ADD_FAILURE() << ec.message() << " " << ec.to_string();
@@ -113,7 +115,8 @@ TEST_F(ThreadedPoolTest, ChurnClosesEveryClientExactlyOnce) {
 
 TEST_F(ThreadedPoolTest, DestroyWhileBusyIsSafe) {
     behaviour_.delay = 5ms;
-    auto pool = std::make_unique<Pool>(threads_.get_executor(), make_factory(counters_, behaviour_));
+    auto pool =
+        std::make_unique<Pool>(threads_.get_executor(), make_factory(counters_, behaviour_));
     std::atomic<int> completed{0};
     for (int i = 0; i < 500; ++i) {
         pool->async_get(i % 50, [&](error_code, ClientPtr) { completed.fetch_add(1); });

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_DETAIL_ASYNC_SEMAPHORE_HPP
 #define KEYEDPOOL_DETAIL_ASYNC_SEMAPHORE_HPP
 
@@ -13,22 +14,23 @@
 
 namespace keyedpool::detail {
 
-/// A counting semaphore on a buffered `concurrent_channel`. A unit is held while its message sits in
-/// the channel's buffer: acquire = send (completes when the buffer has room; senders queue FIFO),
-/// release = receive (which moves the oldest waiting sender into the buffer, i.e. hands the unit
-/// over to it).
+/// A counting semaphore on a buffered `concurrent_channel`. A unit is held while its message sits
+/// in the channel's buffer: acquire = send (completes when the buffer has room; senders queue
+/// FIFO), release = receive (which moves the oldest waiting sender into the buffer, i.e. hands the
+/// unit over to it).
 ///
-/// Invariant kept by `async_acquire`: it completes with success exactly when the caller holds a unit.
-/// When cancellation arrives after the unit was handed over but before the completion ran ("woken,
-/// then cancelled"), the unit is released again (waking the next waiter) and the operation completes
-/// with `operation_aborted`, so no wake-up is lost.
+/// Invariant kept by `async_acquire`: it completes with success exactly when the caller holds a
+/// unit. When cancellation arrives after the unit was handed over but before the completion ran
+/// ("woken, then cancelled"), the unit is released again (waking the next waiter) and the operation
+/// completes with `operation_aborted`, so no wake-up is lost.
 ///
 /// Thread safety: all member functions are safe to call concurrently.
 class AsyncSemaphore {
-public:
+  public:
     using executor_type = boost::asio::any_io_executor;
 
-    AsyncSemaphore(executor_type executor, std::size_t units) : channel_(std::move(executor), units) {}
+    AsyncSemaphore(executor_type executor, std::size_t units)
+        : channel_(std::move(executor), units) {}
 
     AsyncSemaphore(const AsyncSemaphore&) = delete;
     AsyncSemaphore& operator=(const AsyncSemaphore&) = delete;
@@ -56,7 +58,7 @@ public:
     /// Completes every pending `async_acquire` with `operation_aborted`. Held units stay held.
     void cancel_waiters() { channel_.cancel(); }
 
-private:
+  private:
     struct AcquireOp {
         AsyncSemaphore* semaphore;
         bool started = false;

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_DETAIL_BACKOFF_HPP
 #define KEYEDPOOL_DETAIL_BACKOFF_HPP
 

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_DETAIL_COMPLETION_HPP
 #define KEYEDPOOL_DETAIL_COMPLETION_HPP
 
@@ -28,12 +29,11 @@ auto bind_handler_associations(Handler handler, const Executor& fallback, Adapt 
     auto allocator = boost::asio::get_associated_allocator(handler);
     return boost::asio::bind_cancellation_slot(
         slot, boost::asio::bind_executor(
-                  executor, boost::asio::bind_allocator(
-                                allocator, [handler = std::move(handler), adapt = std::move(adapt)](
-                                               auto&&... results) mutable {
-                                    adapt(std::move(handler),
-                                          std::forward<decltype(results)>(results)...);
-                                })));
+                  executor, boost::asio::bind_allocator(allocator, [handler = std::move(handler),
+                                                                    adapt = std::move(adapt)](
+                                                                       auto&&... results) mutable {
+                      adapt(std::move(handler), std::forward<decltype(results)>(results)...);
+                  })));
 }
 
 /// The error code an exception carries: a Boost or std `system_error` keeps its code; anything else

@@ -1,4 +1,5 @@
-// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License, Version 1.0.
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
 #ifndef KEYEDPOOL_DETAIL_POOL_STATE_HPP
 #define KEYEDPOOL_DETAIL_POOL_STATE_HPP
 
@@ -11,6 +12,7 @@
 #include <keyedpool/pool_stats.hpp>
 #include <keyedpool/result_code.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +26,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include <array>
 #include <atomic>
@@ -64,7 +65,8 @@ std::string describe_key(const Key& key) {
 /// (so destroying the pool while operations run is safe).
 ///
 /// Data and who guards it:
-/// - `shards_`: the cache. Each shard is a `std::mutex` + map from key to `Slot` (a ready client, or
+/// - `shards_`: the cache. Each shard is a `std::mutex` + map from key to `Slot` (a ready client,
+/// or
 ///   the record of the last failed build). Critical sections are short and never call the factory,
 ///   never suspend, and never call `Traits::close`.
 /// - `key_locks_`: one `AsyncMutex` per key being built (KeyedMutex: strand-guarded map). Only the
@@ -84,7 +86,7 @@ std::string describe_key(const Key& key) {
 template <typename Key, typename Client, typename Traits, typename Hash, typename KeyEqual>
 class PoolState
     : public std::enable_shared_from_this<PoolState<Key, Client, Traits, Hash, KeyEqual>> {
-public:
+  public:
     using client_ptr = std::shared_ptr<Client>;
     using factory_type = std::function<boost::asio::awaitable<client_ptr>(const Key&)>;
     using clock = std::chrono::steady_clock;
@@ -107,8 +109,8 @@ public:
     }
 
     ~PoolState() {
-        // Normally empty: shutdown (run by the pool's destructor) drained the cache and later stores
-        // are refused. Close anything left rather than leak it.
+        // Normally empty: shutdown (run by the pool's destructor) drained the cache and later
+        // stores are refused. Close anything left rather than leak it.
         for (auto& shard : shards_) {
             for (auto& [key, slot] : shard.map) {
                 if (slot.client) {
@@ -166,8 +168,8 @@ public:
 
     // ---- slow path -------------------------------------------------------------------------
 
-    /// A miss: wait for the key's lock, re-check, and build if still needed. Runs on a strand of its
-    /// own (the caller's per-operation cancellation is delivered there). Never throws.
+    /// A miss: wait for the key's lock, re-check, and build if still needed. Runs on a strand of
+    /// its own (the caller's per-operation cancellation is delivered there). Never throws.
     static boost::asio::awaitable<Result> get_slow(std::shared_ptr<PoolState> self, Key key,
                                                    std::uint64_t observed) {
         // Cleanup below awaits nothing, but be explicit: a cancelled get still finishes its logic.
@@ -177,8 +179,8 @@ public:
         if (self->shutting_down()) {
             co_return Result{ResultCode::shutting_down, nullptr};
         }
-        auto [lock_ec, guard] =
-            co_await self->key_locks_.async_lock(key, boost::asio::as_tuple(boost::asio::use_awaitable));
+        auto [lock_ec, guard] = co_await self->key_locks_.async_lock(
+            key, boost::asio::as_tuple(boost::asio::use_awaitable));
         if (self->shutting_down()) {
             co_return Result{ResultCode::shutting_down, nullptr};
         }
@@ -229,11 +231,11 @@ public:
                     boost::asio::post(handle->executor, [handle] { handle->timer.cancel(); });
                 }
             }
-            boost::asio::post(strand_, [self = this->shared_from_this()] {
-                self->sweep_timer_.cancel();
-            });
+            boost::asio::post(strand_,
+                              [self = this->shared_from_this()] { self->sweep_timer_.cancel(); });
         } catch (const std::exception& e) {  // allocation failure while posting: log, keep going
-            logger()->error("keyedpool: error while cancelling operations at shutdown: {}", e.what());
+            logger()->error("keyedpool: error while cancelling operations at shutdown: {}",
+                            e.what());
         }
         for (auto& shard : shards_) {
             std::vector<client_ptr> victims;
@@ -259,7 +261,8 @@ public:
     static boost::asio::awaitable<void> shutdown(std::shared_ptr<PoolState> self) {
         self->begin_shutdown();
         while (self->outstanding_.load() != 0) {
-            co_await self->drained_.async_receive(boost::asio::as_tuple(boost::asio::use_awaitable));
+            co_await self->drained_.async_receive(
+                boost::asio::as_tuple(boost::asio::use_awaitable));
         }
         self->drained_.try_send(boost::system::error_code{});  // let a concurrent shutdown through
     }
@@ -287,14 +290,14 @@ public:
     const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
     const PoolOptions& options() const noexcept { return options_; }
 
-private:
+  private:
     struct Slot {
-        client_ptr client;                        // ready client, or null
-        clock::time_point last_used{};            // when `client` was last handed out
-        std::uint64_t seq = 0;                    // event_seq_ when client stored / failure recorded
-        boost::system::error_code failure;        // error of the last build, when client is null
-        clock::time_point retry_at{};             // no rebuild before this, after a failure
-        unsigned consecutive_failures = 0;        // drives the backoff growth
+        client_ptr client;                  // ready client, or null
+        clock::time_point last_used{};      // when `client` was last handed out
+        std::uint64_t seq = 0;              // event_seq_ when client stored / failure recorded
+        boost::system::error_code failure;  // error of the last build, when client is null
+        clock::time_point retry_at{};       // no rebuild before this, after a failure
+        unsigned consecutive_failures = 0;  // drives the backoff growth
     };
 
     struct alignas(64) Shard {
@@ -316,8 +319,9 @@ private:
         }
     };
 
-    /// A build in flight, reachable by shutdown. The timer bounds each wait of the build (slot, then
-    /// factory); shutdown cancels it on the build's strand, which ends whichever wait is running.
+    /// A build in flight, reachable by shutdown. The timer bounds each wait of the build (slot,
+    /// then factory); shutdown cancels it on the build's strand, which ends whichever wait is
+    /// running.
     struct BuildHandle {
         explicit BuildHandle(const boost::asio::any_io_executor& ex) : executor(ex), timer(ex) {}
         boost::asio::any_io_executor executor;
@@ -327,7 +331,7 @@ private:
     /// Counts an operation in flight (and, for gets, a waiter); the last one out after shutdown
     /// began wakes `shutdown()`.
     class OperationScope {
-    public:
+      public:
         OperationScope(PoolState& state, bool is_waiter) : state_(state), is_waiter_(is_waiter) {
             state_.outstanding_.fetch_add(1);
             if (is_waiter_) {
@@ -345,14 +349,14 @@ private:
         OperationScope(const OperationScope&) = delete;
         OperationScope& operator=(const OperationScope&) = delete;
 
-    private:
+      private:
         PoolState& state_;
         bool is_waiter_;
     };
 
     /// Registers a build for the duration of a scope.
     class BuildRegistration {
-    public:
+      public:
         BuildRegistration(PoolState& state, std::shared_ptr<BuildHandle> handle) : state_(state) {
             std::lock_guard lock(state_.builds_mutex_);
             it_ = state_.builds_.insert(state_.builds_.end(), std::move(handle));
@@ -364,14 +368,14 @@ private:
         BuildRegistration(const BuildRegistration&) = delete;
         BuildRegistration& operator=(const BuildRegistration&) = delete;
 
-    private:
+      private:
         PoolState& state_;
         typename std::list<std::shared_ptr<BuildHandle>>::iterator it_;
     };
 
     /// A `max_clients` unit held by a build; returned unless handed to a cached client.
     class SlotUnit {
-    public:
+      public:
         explicit SlotUnit(PoolState& state) : state_(state) {}
         ~SlotUnit() {
             if (held_) {
@@ -383,7 +387,7 @@ private:
         void hold() noexcept { held_ = true; }
         void transfer() noexcept { held_ = false; }  // now owned by the cached client
 
-    private:
+      private:
         PoolState& state_;
         bool held_ = false;
     };
@@ -677,7 +681,8 @@ private:
                                                       std::chrono::milliseconds(1));
         while (!self->shutting_down()) {
             self->sweep_timer_.expires_after(period);
-            co_await self->sweep_timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            co_await self->sweep_timer_.async_wait(
+                boost::asio::as_tuple(boost::asio::use_awaitable));
             if (self->shutting_down()) {
                 break;
             }
@@ -700,7 +705,8 @@ private:
                 std::lock_guard lock(shard.mutex);
                 for (auto it = shard.map.begin(); it != shard.map.end();) {
                     Slot& slot = it->second;
-                    const bool idle = slot.client && now - slot.last_used >= options_.idle_timeout &&
+                    const bool idle = slot.client &&
+                                      now - slot.last_used >= options_.idle_timeout &&
                                       slot.client.use_count() == 1;  // nobody outside holds it
                     const bool expired_failure = !slot.client && now >= slot.retry_at;
                     if (idle || expired_failure) {

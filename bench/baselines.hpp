@@ -1,0 +1,42 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0. Baselines the benchmarks compare against, measured in the same run.
+#ifndef KEYEDPOOL_BENCH_BASELINES_HPP
+#define KEYEDPOOL_BENCH_BASELINES_HPP
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace keyedpool::bench {
+
+struct Client {
+    int key = 0;
+};
+using ClientPtr = std::shared_ptr<Client>;
+
+/// Floor for try_get: std::mutex + unordered_map::find + shared_ptr copy.
+class MutexMap {
+  public:
+    void put(int key, ClientPtr client) { map_[key] = std::move(client); }
+    ClientPtr find(int key) {
+        std::lock_guard lock(mutex_);
+        auto it = map_.find(key);
+        return it == map_.end() ? nullptr : it->second;
+    }
+
+  private:
+    std::mutex mutex_;
+    std::unordered_map<int, ClientPtr> map_;
+};
+
+/// Floor for async_get: a plain coroutine returning the client from an unordered_map.
+inline boost::asio::awaitable<ClientPtr> plain_get(std::unordered_map<int, ClientPtr>& map,
+                                                   int key) {
+    co_return map.find(key)->second;
+}
+
+}  // namespace keyedpool::bench
+
+#endif  // KEYEDPOOL_BENCH_BASELINES_HPP
