@@ -130,7 +130,9 @@ class KeyedClientPool {
 
     /// Shuts the pool down: later and waiting gets fail with `ResultCode::shutting_down`, builds in
     /// flight are cancelled, every client is closed. Completes once all of that is done.
-    /// Handler signature: `void(boost::system::error_code)` (always success). Idempotent.
+    /// Handler signature: `void(boost::system::error_code)`: success, or `operation_aborted` if
+    /// this wait was cancelled (the shutdown itself still proceeds). Idempotent; concurrent calls
+    /// all complete when the pool is drained.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_shutdown(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(

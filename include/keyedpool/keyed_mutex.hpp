@@ -170,6 +170,7 @@ class KeyedMutex {
 
         template <typename Self>
         void operator()(Self& self) {  // initiation: hop to the strand
+            self.reset_cancellation_state(boost::asio::enable_total_cancellation());
             auto& strand = state->strand;
             boost::asio::dispatch(strand, [self = std::move(self)]() mutable { self(OnStrand{}); });
         }

@@ -156,6 +156,25 @@ TEST(AsyncMutex, ScopedLockReleasesOnScopeExit) {
     EXPECT_TRUE(mutex.try_lock()) << "a guard failed to release";
 }
 
+TEST(AsyncMutex, PartialAndTotalCancellationAreHonouredWhileWaiting) {
+    asio::io_context io;
+    AsyncMutex mutex(io.get_executor());
+    ASSERT_TRUE(mutex.try_lock());
+    asio::cancellation_signal partial, total;
+    std::optional<error_code> a, b;
+    mutex.async_lock(asio::bind_cancellation_slot(partial.slot(), [&](error_code ec) { a = ec; }));
+    mutex.async_lock(asio::bind_cancellation_slot(total.slot(), [&](error_code ec) { b = ec; }));
+    io.poll();
+    partial.emit(asio::cancellation_type::partial);
+    total.emit(asio::cancellation_type::total);
+    io.poll();
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(*a, asio::error::operation_aborted);
+    EXPECT_EQ(*b, asio::error::operation_aborted);
+    EXPECT_TRUE(mutex.unlock());
+    EXPECT_TRUE(mutex.try_lock()) << "a cancelled waiter took the lock";
+}
+
 TEST(AsyncMutex, CancelWaitersKeepsTheHolder) {
     asio::io_context io;
     AsyncMutex mutex(io.get_executor());

@@ -67,6 +67,8 @@ class AsyncSemaphore {
         void operator()(Self& self, boost::system::error_code ec = {}) {
             if (!started) {
                 started = true;
+                // A queued acquire has no side effects, so every cancellation type is honoured.
+                self.reset_cancellation_state(boost::asio::enable_total_cancellation());
                 semaphore->channel_.async_send(boost::system::error_code{}, std::move(self));
                 return;
             }
