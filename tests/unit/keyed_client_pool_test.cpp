@@ -20,8 +20,6 @@ using boost::system::error_code;
 
 class PoolTest : public ::testing::Test {
   protected:
-    void SetUp() override { logger()->set_level(spdlog::level::off); }
-
     void TearDown() override {
         if (pool_) {
             shutdown_and_drain();
@@ -36,7 +34,6 @@ class PoolTest : public ::testing::Test {
             EXPECT_EQ(s.builds, static_cast<std::uint64_t>(counters_.constructed.load()));
             EXPECT_EQ(pool_->lock_entries(), 0u);
         }
-        logger()->set_level(spdlog::level::info);
     }
 
     Pool& make_pool(PoolOptions options = {}) {
@@ -88,6 +85,7 @@ class PoolTest : public ::testing::Test {
         ASSERT_TRUE(done()) << "condition not reached in time";
     }
 
+    QuietLogger quiet_;
     asio::io_context io_;
     Counters counters_;
     FactoryBehaviour behaviour_;

@@ -21,9 +21,7 @@ using boost::system::error_code;
 
 class ThreadedPoolTest : public ::testing::Test {
   protected:
-    void SetUp() override { logger()->set_level(spdlog::level::off); }
-    void TearDown() override { logger()->set_level(spdlog::level::info); }
-
+    QuietLogger quiet_;
     asio::thread_pool threads_{2};
     Counters counters_;
     FactoryBehaviour behaviour_;
