@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    g++ cmake ninja-build pkg-config
+    g++ clang cmake ninja-build pkg-config
     libboost1.81-dev libfmt-dev libspdlog-dev libhiredis-dev
     googletest libgtest-dev libbenchmark-dev
     redis-server redis-tools
