@@ -63,6 +63,9 @@ const char* message_of(ResultCode code) noexcept {
         case ResultCode::not_lock_owner:
             return "This token does not own the lock (it expired or was taken over). Nothing was "
                    "released or extended.";
+        case ResultCode::server_error:
+            return "The server rejected the command (wrong arguments or type). Fix the command; "
+                   "retrying will not help.";
     }
     return "Unknown keyedpool error.";
 }
@@ -127,6 +130,8 @@ std::string_view to_string(ResultCode code) noexcept {
             return "lock_lost";
         case ResultCode::not_lock_owner:
             return "not_lock_owner";
+        case ResultCode::server_error:
+            return "server_error";
     }
     return "unknown";
 }

@@ -59,6 +59,9 @@ enum class ResultCode : int {
     lock_lost = 17,
     /// A release or renewal was attempted with a token that does not own the lock.
     not_lock_owner = 18,
+    /// The server rejected the command itself (e.g. Redis `-ERR` or `-WRONGTYPE`); its text is in
+    /// the reply and the log.
+    server_error = 19,
 };
 
 /// The `boost::system` error category of `ResultCode`; its name is "keyedpool".

@@ -13,7 +13,7 @@ namespace keyedpool {
 namespace {
 
 constexpr int first_code = 1;
-constexpr int last_code = static_cast<int>(ResultCode::not_lock_owner);
+constexpr int last_code = static_cast<int>(ResultCode::server_error);
 
 TEST(ResultCode, CategoryIsNamedKeyedpool) {
     boost::system::error_code ec = ResultCode::timeout;
@@ -42,6 +42,7 @@ TEST(ResultCode, ValuesAreStable) {
     EXPECT_EQ(static_cast<int>(ResultCode::lock_timeout), 16);
     EXPECT_EQ(static_cast<int>(ResultCode::lock_lost), 17);
     EXPECT_EQ(static_cast<int>(ResultCode::not_lock_owner), 18);
+    EXPECT_EQ(static_cast<int>(ResultCode::server_error), 19);
 }
 
 TEST(ResultCode, EveryValueHasADistinctNameAndMessage) {
@@ -83,7 +84,7 @@ TEST(ResultCode, TransientClassificationIsAFunctionOfTheCode) {
     for (auto code :
          {ResultCode::cancelled, ResultCode::shutting_down, ResultCode::invalid_argument,
           ResultCode::forbidden, ResultCode::auth_failed, ResultCode::protocol_error,
-          ResultCode::lock_lost, ResultCode::not_lock_owner}) {
+          ResultCode::lock_lost, ResultCode::not_lock_owner, ResultCode::server_error}) {
         EXPECT_FALSE(is_transient(code)) << to_string(code);
     }
     EXPECT_FALSE(is_transient(boost::system::error_code{}));

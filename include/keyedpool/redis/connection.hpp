@@ -1,0 +1,167 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#ifndef KEYEDPOOL_REDIS_CONNECTION_HPP
+#define KEYEDPOOL_REDIS_CONNECTION_HPP
+
+/// \file
+/// `keyedpool::redis::Connection`: an asynchronous, pipelined, multiplexed Redis connection.
+
+#include <keyedpool/redis/reply.hpp>
+#include <keyedpool/result_code.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace keyedpool::redis {
+
+/// Builds a command from its arguments: strings (anything convertible to `std::string_view`) and
+/// integers, e.g. `command("SET", key, "v", "PX", 1500)`. Arguments are binary-safe.
+///
+/// Prefer it to a braced list inside `co_await`: `co_await c->async_exec(command("GET", key))`.
+/// (g++ 12 fails to compile a braced list inside a `co_await` expression, "array used as
+/// initializer"; a braced list in a separate statement is fine.)
+template <typename... Arguments>
+std::vector<std::string> command(const Arguments&... arguments) {
+    auto to_argument = [](const auto& argument) -> std::string {
+        using T = std::decay_t<decltype(argument)>;
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+                      !std::is_same_v<T, char>) {
+            return std::to_string(argument);
+        } else {
+            return std::string(std::string_view(argument));
+        }
+    };
+    return {to_argument(arguments)...};
+}
+
+/// Where and how to connect. Validated by `Connection::async_connect` (invalid values throw
+/// `std::invalid_argument` naming the field).
+struct ConnectionConfig {
+    /// Host name or IP address. Must not be empty.
+    std::string host = "127.0.0.1";
+    /// TCP port. Must not be 0.
+    std::uint16_t port = 6379;
+    /// With `password`: `AUTH username password` (Redis 6 ACL). Empty: `AUTH password`.
+    std::string username;
+    /// Sent with AUTH right after connecting when not empty.
+    std::string password;
+    /// `SELECT database` right after connecting when not 0. Must be >= 0.
+    int database = 0;
+    /// Bound on resolving, connecting and the AUTH/SELECT handshake together (→
+    /// `ResultCode::timeout`). Must be > 0.
+    std::chrono::steady_clock::duration connect_timeout = std::chrono::seconds(5);
+    /// Largest reply accepted (bytes on the wire plus its decoded size). A larger reply, or one
+    /// that declares more elements than could fit, fails every pending command with
+    /// `ResultCode::protocol_error` and closes the connection. Must be > 0.
+    std::size_t max_reply_bytes = 64 * 1024 * 1024;
+};
+
+/// Throws `std::invalid_argument` naming the first invalid field of `config`.
+void validate(const ConnectionConfig& config);
+
+/// One TCP connection to a Redis server, shared by any number of concurrent callers.
+///
+/// Commands issued concurrently are pipelined: they are written in the order `async_exec` was
+/// called, batched into as few writes as possible, and each completes with its own reply, matched
+/// in order. Error replies complete with the code their leading word maps to (`Reply::error_code`,
+/// e.g. NOAUTH → `ResultCode::auth_failed`, LOADING → `ResultCode::server_busy`) and still carry
+/// the reply, whose text is the server's.
+///
+/// When the connection fails (I/O error, the server closes it, or it sends something that is not
+/// RESP2 or is larger than `max_reply_bytes`) every pending command completes with
+/// `ResultCode::io_error` or `ResultCode::protocol_error`, the socket is closed, and
+/// `is_connected()` becomes false; later commands complete with `ResultCode::io_error`. There is no
+/// automatic reconnection: use `KeyedClientPool` (which replaces a client that is not connected) or
+/// connect again.
+///
+/// `Connection` satisfies `KeyedClientPool`'s default traits: `is_connected()` and `close()`.
+///
+/// Thread safety: distinct objects: safe. Shared object: safe (every member function may be called
+/// concurrently; all I/O runs on an internal strand). Handlers run on their associated executor
+/// (default: the connection's), never inside the initiating call.
+class Connection {
+  public:
+    using executor_type = boost::asio::any_io_executor;
+    /// Receives pub/sub messages (`["message", channel, payload]` arrays) when set.
+    using PushHandler = std::function<void(Reply)>;
+
+    /// Connects, then authenticates and selects the database as configured.
+    /// Handler signature: `void(boost::system::error_code, std::shared_ptr<Connection>)`.
+    /// Errors: `ResultCode::connect_failed` (resolve/connect failed; the cause is logged),
+    /// `ResultCode::timeout`, `ResultCode::auth_failed`, or the code of a failed SELECT.
+    /// \throws std::invalid_argument if `config` is invalid.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    static auto async_connect(executor_type executor, ConnectionConfig config,
+                              CompletionToken&& token = {}) {
+        validate(config);
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
+                                                                 std::shared_ptr<Connection>)>(
+            [](auto handler, executor_type ex, ConnectionConfig cfg) {
+                connect_erased(std::move(ex), std::move(cfg), std::move(handler));
+            },
+            token, std::move(executor), std::move(config));
+    }
+
+    /// Sends one command (its arguments, e.g. `{"SET", "key", "value"}`) and waits for its reply.
+    /// Handler signature: `void(boost::system::error_code, Reply)`. Not cancellable once issued
+    /// (the command may already be on the wire); `close()` completes it with `operation_aborted`.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_exec(std::vector<std::string> command, CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, Reply)>(
+            [this](auto handler, std::vector<std::string> arguments) {
+                exec_erased(std::move(arguments), std::move(handler));
+            },
+            token, std::move(command));
+    }
+
+    /// Installs a handler for pub/sub messages. Call before subscribing. The handler runs on the
+    /// connection's strand and must not block.
+    void set_push_handler(PushHandler handler);
+
+    /// True until the connection fails or is closed.
+    bool is_connected() const noexcept;
+
+    /// Closes the socket; pending commands complete with `operation_aborted`. Idempotent.
+    void close() noexcept;
+
+    /// Commands written to this connection so far.
+    std::uint64_t commands_sent() const noexcept;
+
+    executor_type get_executor() const noexcept;
+
+    /// Closes the connection.
+    ~Connection();
+
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    struct Impl;
+    explicit Connection(std::shared_ptr<Impl> impl) noexcept;
+
+  private:
+    static void connect_erased(executor_type executor, ConnectionConfig config,
+                               boost::asio::any_completion_handler<
+                                   void(boost::system::error_code, std::shared_ptr<Connection>)>
+                                   handler);
+    void exec_erased(
+        std::vector<std::string> command,
+        boost::asio::any_completion_handler<void(boost::system::error_code, Reply)> handler);
+
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace keyedpool::redis
+
+#endif  // KEYEDPOOL_REDIS_CONNECTION_HPP

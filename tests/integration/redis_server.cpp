@@ -1,0 +1,123 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#include "redis_server.hpp"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace keyedpool::test {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+std::uint16_t free_loopback_port() {
+    asio::io_context io;
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return acceptor.local_endpoint().port();
+}
+
+RedisServer::RedisServer(std::vector<std::string> extra_args)
+    : args_(std::move(extra_args)), port_(free_loopback_port()) {
+    start();
+}
+
+RedisServer::~RedisServer() {
+    stop();
+}
+
+redis::ConnectionConfig RedisServer::config() const {
+    redis::ConnectionConfig config;
+    config.host = "127.0.0.1";
+    config.port = port_;
+    return config;
+}
+
+namespace {
+
+// True once the server answers PING on `port` (a fresh blocking connection per try).
+bool answers_ping(std::uint16_t port) {
+    try {
+        asio::io_context io;
+        tcp::socket socket(io);
+        socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+        asio::write(socket, asio::buffer(std::string("PING\r\n")));
+        std::string reply;
+        asio::read_until(socket, asio::dynamic_buffer(reply), "\r\n");
+        return reply.rfind("+PONG", 0) == 0 || reply.rfind("-NOAUTH", 0) == 0;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+}  // namespace
+
+void RedisServer::start() {
+    std::vector<std::string> args{
+        "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",  "--save",  "",
+        "--appendonly", "no",     "--daemonize",         "no",     "--loglevel", "warning", "--dir",
+        "/tmp"};
+    args.insert(args.end(), args_.begin(), args_.end());
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
+        pid_ = -1;
+        throw std::runtime_error(
+            "cannot start redis-server (is it installed? scripts/install-deps.sh)");
+    }
+    // Wait until it serves, polling on a timer (bounded).
+    asio::io_context io;
+    asio::steady_timer timer(io);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!answers_ping(port_)) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            stop();
+            throw std::runtime_error("redis-server did not start within 10 s");
+        }
+        timer.expires_after(std::chrono::milliseconds(5));
+        timer.wait();
+    }
+}
+
+void RedisServer::stop() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGTERM);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+}
+
+FakeServer::FakeServer(asio::io_context& io, Script script)
+    : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+      script_(std::move(script)) {
+    asio::co_spawn(io, accept_loop(), asio::detached);
+}
+
+redis::ConnectionConfig FakeServer::config() const {
+    redis::ConnectionConfig config;
+    config.host = "127.0.0.1";
+    config.port = port();
+    return config;
+}
+
+asio::awaitable<void> FakeServer::accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            co_return;
+        }
+        asio::co_spawn(acceptor_.get_executor(), script_(std::move(socket)), asio::detached);
+    }
+}
+
+}  // namespace keyedpool::test

@@ -1,0 +1,65 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0. Test fixtures: a real redis-server on a free loopback port, and a scripted fake
+// server.
+#ifndef KEYEDPOOL_TESTS_REDIS_SERVER_HPP
+#define KEYEDPOOL_TESTS_REDIS_SERVER_HPP
+
+#include <keyedpool/redis/connection.hpp>
+
+#include <boost/asio.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace keyedpool::test {
+
+/// A port on 127.0.0.1 that was free a moment ago.
+std::uint16_t free_loopback_port();
+
+/// Debian's redis-server on 127.0.0.1, without persistence, started by the constructor (which
+/// returns once it answers PING) and stopped by the destructor.
+class RedisServer {
+  public:
+    explicit RedisServer(std::vector<std::string> extra_args = {});
+    ~RedisServer();
+    RedisServer(const RedisServer&) = delete;
+    RedisServer& operator=(const RedisServer&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    redis::ConnectionConfig config() const;
+
+    /// Stops the server (SIGTERM, waits for it to exit).
+    void stop();
+    /// Starts it again on the same port.
+    void start();
+    bool running() const { return pid_ > 0; }
+
+  private:
+    std::vector<std::string> args_;
+    std::uint16_t port_;
+    pid_t pid_ = -1;
+};
+
+/// A TCP server on 127.0.0.1 that answers every connection by calling `script` with the socket
+/// (run as a coroutine). For feeding a client garbage, truncated or oversized replies.
+class FakeServer {
+  public:
+    using Script = std::function<boost::asio::awaitable<void>(boost::asio::ip::tcp::socket)>;
+    FakeServer(boost::asio::io_context& io, Script script);
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    redis::ConnectionConfig config() const;
+    void stop() { acceptor_.close(); }
+
+  private:
+    boost::asio::awaitable<void> accept_loop();
+    boost::asio::ip::tcp::acceptor acceptor_;
+    Script script_;
+};
+
+}  // namespace keyedpool::test
+
+#endif  // KEYEDPOOL_TESTS_REDIS_SERVER_HPP
