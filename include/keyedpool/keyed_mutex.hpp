@@ -7,6 +7,7 @@
 /// `KeyedMutex<Key>`: one `AsyncMutex` per key, created on demand and destroyed when unused.
 
 #include <keyedpool/async_mutex.hpp>
+#include <keyedpool/result_code.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -145,6 +146,15 @@ class KeyedMutex {
             LockOp{state_, std::move(key)}, token, state_->executor);
     }
 
+    /// Takes the lock of `key` only if nobody holds or waits for it; never waits. Handler
+    /// signature: `void(boost::system::error_code, KeyedMutex::Guard)`: success (the guard owns
+    /// the lock) or `ResultCode::lock_busy`. Never completes inline.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_try_lock(Key key, CompletionToken&& token = {}) {
+        return boost::asio::async_compose<CompletionToken, void(boost::system::error_code, Guard)>(
+            TryLockOp{state_, std::move(key)}, token, state_->executor);
+    }
+
     /// Completes every lock currently waiting, on any key, with `operation_aborted`. Locks held
     /// stay held; later `async_lock` calls wait as usual.
     void cancel_waiters() {
@@ -193,6 +203,28 @@ class KeyedMutex {
                 return;
             }
             self.complete(ec, Guard{state, node});
+        }
+    };
+
+    struct TryLockOp {
+        std::shared_ptr<State> state;
+        Key key;
+
+        template <typename Self>
+        void operator()(Self& self) {  // post, not dispatch: never complete inside the initiation
+            auto& strand = state->strand;
+            boost::asio::post(strand, [self = std::move(self)]() mutable { self(OnStrand{}); });
+        }
+
+        template <typename Self>
+        void operator()(Self& self, OnStrand) {
+            Node& node = state->acquire_entry(key);
+            if (node.second.mutex.try_lock()) {
+                self.complete({}, Guard{state, &node});
+                return;
+            }
+            state->release_entry(node);
+            self.complete(ResultCode::lock_busy, Guard{});
         }
     };
 

@@ -10,9 +10,16 @@
 #include <keyedpool/client_traits.hpp>
 #include <keyedpool/keyed_client_pool.hpp>
 #include <keyedpool/keyed_mutex.hpp>
+#include <keyedpool/local_lock_service.hpp>
+#include <keyedpool/lock_guard.hpp>
 #include <keyedpool/logging.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
+#include <keyedpool/redis/connection.hpp>
+#include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/redis/reply.hpp>
 #include <keyedpool/result_code.hpp>
+#include <keyedpool/retry.hpp>
+#include <keyedpool/with_lock.hpp>
 
 #endif  // KEYEDPOOL_KEYEDPOOL_HPP

@@ -1,0 +1,82 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#ifndef KEYEDPOOL_REDIS_LOCK_SERVICE_HPP
+#define KEYEDPOOL_REDIS_LOCK_SERVICE_HPP
+
+/// \file
+/// `redis::RedisLockService`: locks on resource keys held in Redis, shared by every process that
+/// uses the same server and key prefix.
+
+#include <keyedpool/lock_guard.hpp>
+#include <keyedpool/redis/connection.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace keyedpool::redis {
+
+/// Options of `RedisLockService`; invalid values throw `std::invalid_argument` naming the field.
+struct RedisLockServiceOptions {
+    /// The server (one connection for commands, one for pub/sub, both reconnected on demand).
+    ConnectionConfig connection{};
+    /// Prepended to every key and channel. Must not be empty and must not contain '{' or '}' (the
+    /// resource is wrapped in a hash tag so a lock's keys share one Redis Cluster slot).
+    std::string key_prefix = "keyedpool:lock:";
+    /// While waiting, re-try at least this often even without a release message (covers a message
+    /// lost to a reconnect). Must be > 0.
+    std::chrono::steady_clock::duration recheck_interval = std::chrono::seconds(1);
+    /// Longest resource name accepted (longer → `ResultCode::invalid_argument`). Must be > 0.
+    std::size_t max_resource_bytes = 4096;
+};
+
+/// The lock API (`LockService`) on a Redis server. For a resource `R` and prefix `P` it uses:
+///
+/// | key / channel        | what                                                           |
+/// |----------------------|----------------------------------------------------------------|
+/// | `P{R}`               | the lock: holder's 128-bit random token, with a PX lease       |
+/// | `P{R}:fence`         | the fencing counter, INCR'd atomically with each acquisition   |
+/// | `P{R}:released`      | pub/sub channel, published to on release                       |
+///
+/// Acquire, release and renew are Lua scripts (EVALSHA, falling back to EVAL on NOSCRIPT): acquire
+/// = `SET P{R} token NX PX lease` + `INCR P{R}:fence`; release = compare-and-delete + PUBLISH;
+/// renew = compare-and-PEXPIRE. Nobody can release or extend a lock whose token they do not hold.
+///
+/// Waiting: in one process, waiters for a resource queue locally (FIFO), so only the first contends
+/// in Redis. It subscribes to the release channel, tries again, then sleeps at most
+/// min(remaining lease, remaining wait, `recheck_interval`); a release message wakes it at once.
+///
+/// Validity is tracked on `steady_clock` from when the acquire was sent, minus a drift allowance
+/// (1% of the lease + 2 ms). See docs/locks.md for what this does and does not guarantee.
+///
+/// Thread safety: distinct objects: safe. Shared object: safe. Guards may outlive the service
+/// (releasing them then fails with `ResultCode::shutting_down`; their leases end by themselves).
+class RedisLockService final : public LockService {
+  public:
+    /// \throws std::invalid_argument if `options` are invalid.
+    RedisLockService(boost::asio::any_io_executor executor, RedisLockServiceOptions options);
+    /// Closes the service's connections.
+    ~RedisLockService() override;
+
+    RedisLockService(const RedisLockService&) = delete;
+    RedisLockService& operator=(const RedisLockService&) = delete;
+
+    /// Lock scripts (acquire, release, renew) sent to Redis so far by this service.
+    std::uint64_t lock_requests_sent() const noexcept;
+
+    struct Impl;
+
+  private:
+    void lock_erased(std::string resource, LockOptions options, bool try_only,
+                     LockHandler handler) override;
+
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace keyedpool::redis
+
+#endif  // KEYEDPOOL_REDIS_LOCK_SERVICE_HPP

@@ -1,0 +1,265 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#include <keyedpool/detail/completion.hpp>
+#include <keyedpool/lock_guard.hpp>
+#include <keyedpool/logging.hpp>
+
+#include <fmt/format.h>
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/system_executor.hpp>
+
+#include <random>
+
+namespace keyedpool {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace detail {
+
+std::string random_token() {
+    thread_local std::mt19937_64 engine{[] {
+        std::random_device device;
+        std::seed_seq seed{device(), device(), device(), device(), device(), device()};
+        return std::mt19937_64(seed);
+    }()};
+    return fmt::format("{:016x}{:016x}", engine(), engine());
+}
+
+LockState::LockState(asio::any_io_executor executor, std::shared_ptr<LockBackend> lock_backend)
+    : strand(asio::make_strand(executor)),
+      backend(std::move(lock_backend)),
+      lease_timer(strand),
+      lost_event(strand, clock::time_point::max()) {}
+
+LockState::clock::time_point LockState::validity_from(clock::time_point sent_at) const {
+    const auto drift = lease / 100 + std::chrono::milliseconds(2);
+    return sent_at + lease - drift;
+}
+
+namespace {
+
+void arm_lease_timer(const std::shared_ptr<LockState>& state) {
+    state->lease_timer.expires_at(state->valid_until);
+    state->lease_timer.async_wait([weak = std::weak_ptr<LockState>(state)](error_code ec) {
+        auto self = weak.lock();
+        if (!ec && self && !self->ended.load() && LockState::clock::now() >= self->valid_until) {
+            self->mark_lost("the lease ended before it was renewed");
+        }
+    });
+}
+
+// Renews about every lease/3 while the lock is held. A refusal (not_lock_owner) marks the lock
+// lost at once; other errors are retried until the lease timer declares it lost.
+asio::awaitable<void> watchdog(std::weak_ptr<LockState> weak) {
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    for (;;) {
+        auto state = weak.lock();
+        if (!state || state->ended.load()) {
+            co_return;
+        }
+        pause.expires_after(
+            std::max<LockState::clock::duration>(state->lease / 3, std::chrono::milliseconds(1)));
+        state.reset();  // do not keep the lock alive while sleeping
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        state = weak.lock();
+        if (!state || state->ended.load()) {
+            co_return;
+        }
+        const auto sent_at = LockState::clock::now();
+        const error_code ec = co_await state->backend->renew(*state);
+        if (state->ended.load()) {
+            co_return;
+        }
+        if (!ec) {
+            state->valid_until = state->validity_from(sent_at);
+            arm_lease_timer(state);
+        } else if (ec == ResultCode::not_lock_owner) {
+            state->mark_lost("a renewal was refused: someone else owns the lock");
+            co_return;
+        } else {
+            logger()->warn("keyedpool: renewing the lock on {} failed: {}; retrying",
+                           state->resource, ec.message());
+        }
+    }
+}
+
+}  // namespace
+
+void LockState::start(clock::time_point acquire_sent_at) {
+    valid_until = validity_from(acquire_sent_at);
+    auto self = shared_from_this();
+    asio::dispatch(strand, [self] {
+        arm_lease_timer(self);
+        if (self->auto_renew) {
+            asio::co_spawn(self->strand, watchdog(self), asio::detached);
+        }
+    });
+}
+
+void LockState::mark_lost(const char* why) {  // on the strand
+    if (ended.exchange(true)) {
+        return;
+    }
+    lost.store(true);
+    logger()->warn("keyedpool: lost the lock on {} (fencing token {}): {}", resource, fencing_token,
+                   why);
+    lease_timer.cancel();
+    lost_event.cancel();
+    local_hold.reset();
+    lost_signal.emit(asio::cancellation_type::terminal);
+}
+
+error_code check_lock_request(const std::string& resource, const LockOptions& options,
+                              std::size_t max_resource_bytes) noexcept {
+    if (resource.empty() || resource.size() > max_resource_bytes) {
+        logger()->warn(
+            "keyedpool: refused a lock request: resource name of {} bytes (1..{} allowed)",
+            resource.size(), max_resource_bytes);
+        return ResultCode::invalid_argument;
+    }
+    if (options.lease <= LockState::clock::duration::zero() ||
+        options.wait < LockState::clock::duration::zero()) {
+        logger()->warn("keyedpool: refused a lock request on {}: lease must be > 0, wait >= 0",
+                       resource);
+        return ResultCode::invalid_argument;
+    }
+    return {};
+}
+
+}  // namespace detail
+
+LockGuard::LockGuard(std::shared_ptr<detail::LockState> state) noexcept
+    : state_(std::move(state)) {}
+
+LockGuard& LockGuard::operator=(LockGuard&& other) noexcept {
+    if (this != &other) {
+        release_in_background();
+        state_ = std::move(other.state_);
+    }
+    return *this;
+}
+
+LockGuard::~LockGuard() {
+    release_in_background();
+}
+
+bool LockGuard::owns_lock() const noexcept {
+    return state_ && !state_->ended.load();
+}
+bool LockGuard::lost() const noexcept {
+    return state_ && state_->lost.load();
+}
+
+const std::string& LockGuard::resource() const noexcept {
+    static const std::string none;
+    return state_ ? state_->resource : none;
+}
+
+std::uint64_t LockGuard::fencing_token() const noexcept {
+    return state_ ? state_->fencing_token : 0;
+}
+
+std::chrono::steady_clock::time_point LockGuard::valid_until() const noexcept {
+    return state_ ? state_->valid_until : std::chrono::steady_clock::time_point{};
+}
+
+asio::cancellation_slot LockGuard::lost_slot() noexcept {
+    return state_ ? state_->lost_signal.slot() : asio::cancellation_slot{};
+}
+
+namespace {
+
+// Releases on the lock's strand; the error to report.
+asio::awaitable<error_code> release_on_strand(std::shared_ptr<detail::LockState> state) {
+    if (state->released) {
+        co_return ResultCode::invalid_argument;
+    }
+    state->released = true;
+    const bool was_lost = state->ended.exchange(true);
+    state->lease_timer.cancel();
+    state->lost_event.cancel();
+    // Release in the backend even when we think the lock is lost: the script only deletes our own
+    // token, and it wakes waiters sooner if the key is still ours after all.
+    error_code ec = co_await state->backend->release(*state);
+    state->local_hold.reset();
+    if (was_lost) {
+        co_return ResultCode::lock_lost;
+    }
+    co_return ec;
+}
+
+}  // namespace
+
+void LockGuard::release_erased(asio::any_completion_handler<void(error_code)> handler) {
+    auto state = std::move(state_);
+    if (!state) {
+        // No lock, so no strand: go through the system executor, which hands the handler to its
+        // own associated executor (never inline).
+        asio::post(asio::system_executor(),
+                   asio::append(std::move(handler), error_code(ResultCode::invalid_argument)));
+        return;
+    }
+    auto strand = state->strand;
+    asio::co_spawn(
+        strand, release_on_strand(std::move(state)),
+        [strand, handler = std::move(handler)](std::exception_ptr e, error_code ec) mutable {
+            if (e) {
+                ec = ResultCode::io_error;
+            }
+            asio::post(strand, asio::append(std::move(handler), ec));
+        });
+}
+
+void LockGuard::wait_lost_erased(asio::any_completion_handler<void(error_code)> handler) {
+    if (!state_) {
+        asio::post(asio::system_executor(),
+                   asio::append(std::move(handler), error_code(asio::error::operation_aborted)));
+        return;
+    }
+    auto state = state_;
+    asio::dispatch(state->strand, [state, handler = std::move(handler)]() mutable {
+        if (state->lost.load()) {
+            asio::post(state->strand, asio::append(std::move(handler), error_code{}));
+            return;
+        }
+        if (state->ended.load()) {
+            asio::post(state->strand, asio::append(std::move(handler),
+                                                   error_code(asio::error::operation_aborted)));
+            return;
+        }
+        // The caller's cancellation slot reaches the timer wait (per-operation cancellation);
+        // ending the lock cancels every wait.
+        state->lost_event.async_wait(detail::bind_handler_associations(
+            std::move(handler), state->strand, [state](auto user_handler, error_code) {
+                std::move(user_handler)(
+                    state->lost.load() ? error_code{} : error_code(asio::error::operation_aborted));
+            }));
+    });
+}
+
+void LockGuard::release_in_background() noexcept {
+    if (!state_) {
+        return;
+    }
+    auto state = std::move(state_);
+    try {
+        auto strand = state->strand;
+        asio::co_spawn(
+            strand,
+            [state]() -> asio::awaitable<void> {
+                if (!state->released) {
+                    co_await release_on_strand(state);
+                }
+            },
+            [](std::exception_ptr) {});
+    } catch (...) {  // allocation failure: the lease ends the lock by itself
+    }
+}
+
+}  // namespace keyedpool
