@@ -1,0 +1,394 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+//
+// RedisLockService across OS processes and through server failures, on a real redis-server.
+#include "redis_server.hpp"
+
+#include <keyedpool/logging.hpp>
+#include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/retry.hpp>
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace keyedpool::test {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+/// A lock_worker process with its stdout on a pipe.
+class Worker {
+  public:
+    explicit Worker(std::vector<std::string> args) {
+        int fds[2];
+        if (::pipe(fds) != 0) {
+            throw std::runtime_error("pipe failed");
+        }
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&actions, fds[0]);
+        std::vector<std::string> all{LOCK_WORKER_PATH};
+        all.insert(all.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : all) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        const int rc =
+            posix_spawn(&pid_, LOCK_WORKER_PATH, &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(fds[1]);
+        out_ = fds[0];
+        if (rc != 0) {
+            ::close(out_);
+            throw std::runtime_error("cannot start lock_worker");
+        }
+    }
+    ~Worker() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::kill(pid_, SIGCONT);
+            wait();
+        }
+        ::close(out_);
+    }
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    /// The next line the worker printed, or "" if none came within `limit`.
+    std::string read_line(clock::duration limit = 20s) {
+        const auto deadline = clock::now() + limit;
+        for (;;) {
+            if (auto pos = buffer_.find('\n'); pos != std::string::npos) {
+                std::string line = buffer_.substr(0, pos);
+                buffer_.erase(0, pos + 1);
+                return line;
+            }
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            if (left.count() <= 0) {
+                return "";
+            }
+            pollfd p{out_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+                return "";
+            }
+            char chunk[256];
+            const auto n = ::read(out_, chunk, sizeof chunk);
+            if (n <= 0) {
+                return "";
+            }
+            buffer_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+    void signal(int sig) { ::kill(pid_, sig); }
+
+    /// Waits for the process to exit; its exit status.
+    int wait() {
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+
+  private:
+    pid_t pid_ = -1;
+    int out_ = -1;
+    std::string buffer_;
+};
+
+class RedisProcessTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        level_ = logger()->level();
+        logger()->set_level(spdlog::level::off);
+    }
+    void TearDown() override { logger()->set_level(level_); }
+
+    redis::RedisLockServiceOptions options() const {
+        redis::RedisLockServiceOptions o;
+        o.connection = server_.config();
+        return o;
+    }
+
+    template <typename Body>
+    void run(Body body) {
+        bool finished = false;
+        std::exception_ptr failure;
+        asio::co_spawn(io_, body(), [&](std::exception_ptr e) {
+            finished = true;
+            failure = e;
+        });
+        io_.restart();
+        while (!finished && io_.run_one_for(30s)) {
+        }
+        ASSERT_TRUE(finished);
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+    }
+
+    spdlog::level::level_enum level_{};
+    RedisServer server_;
+    asio::io_context io_;
+};
+
+// Lock scripts the server ran (EVALSHA + EVAL), from INFO commandstats.
+asio::awaitable<long long> scripts_run(redis::Connection& c) {
+    auto info = co_await c.async_exec(redis::command("INFO", "commandstats"));
+    long long total = 0;
+    for (const char* name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="}) {
+        if (auto pos = info.text().find(name); pos != std::string::npos) {
+            total += std::stoll(info.text().substr(pos + std::string(name).size()));
+        }
+    }
+    co_return total;
+}
+
+// 4 processes x 500 increments of a plain GET/SET counter under the lock: the count is exact and
+// the recorded critical sections never overlap.
+TEST_F(RedisProcessTest, FourProcessesIncrementACounterExactly) {
+    constexpr int processes = 4;
+    constexpr int iterations = 500;
+    const std::string resource = "counter";
+    long long scripts_before = 0;
+    run([&]() -> asio::awaitable<void> {
+        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_.config());
+        scripts_before = co_await scripts_run(*c);
+        c->close();
+    });
+    std::vector<std::string> files;
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (int p = 0; p < processes; ++p) {
+        files.push_back(::testing::TempDir() + "keyedpool-intervals-" + std::to_string(::getpid()) +
+                        "-" + std::to_string(p));
+        workers.push_back(std::make_unique<Worker>(
+            std::vector<std::string>{"counter", std::to_string(server_.port()), resource,
+                                     std::to_string(iterations), files.back()}));
+    }
+    for (auto& w : workers) {
+        EXPECT_EQ(w->wait(), 0);
+    }
+    std::vector<std::pair<long long, long long>> intervals;
+    for (auto& f : files) {
+        std::ifstream in(f);
+        long long start = 0, end = 0;
+        while (in >> start >> end) {
+            intervals.emplace_back(start, end);
+        }
+        std::remove(f.c_str());
+    }
+    ASSERT_EQ(intervals.size(), static_cast<std::size_t>(processes * iterations));
+    std::sort(intervals.begin(), intervals.end());
+    for (std::size_t i = 1; i < intervals.size(); ++i) {
+        ASSERT_GE(intervals[i].first, intervals[i - 1].second)
+            << "critical sections overlap at " << i;
+    }
+    run([&]() -> asio::awaitable<void> {
+        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_.config());
+        auto count = co_await c->async_exec(redis::command("GET", resource + ":counter"));
+        EXPECT_EQ(count.text(), std::to_string(processes * iterations));
+        // Each process loads the 3 scripts once; the rest are acquire/release/renew requests.
+        const double per_acquisition =
+            static_cast<double>(co_await scripts_run(*c) - scripts_before) /
+            (processes * iterations);
+        std::printf("[ figures  ] 4 processes contending: %.2f lock requests per acquisition\n",
+                    per_acquisition);
+        EXPECT_LE(per_acquisition, 3.0);
+        c->close();
+    });
+}
+
+// A holder killed with SIGKILL never releases: the resource frees when its lease ends.
+TEST_F(RedisProcessTest, KilledHolderFreesTheResourceWhenItsLeaseEnds) {
+    Worker holder({"hold", std::to_string(server_.port()), "killed", "400", "0"});
+    const std::string line = holder.read_line();
+    ASSERT_EQ(line.rfind("acquired ", 0), 0u) << line;
+    const auto acquired_at = clock::now();
+    holder.signal(SIGKILL);
+    holder.wait();
+    run([&]() -> asio::awaitable<void> {
+        redis::RedisLockService locks(io_.get_executor(), options());
+        auto [busy, none] =
+            co_await locks.async_try_lock("killed", 10s, asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(busy, ResultCode::lock_busy);
+        LockOptions o;
+        o.wait = 10s;
+        o.lease = 10s;
+        auto guard = co_await locks.async_lock("killed", o);
+        const auto waited = clock::now() - acquired_at;
+        EXPECT_GE(waited, 300ms) << "taken before the dead holder's lease ended";
+        EXPECT_LT(waited, 5s);
+        co_await guard.async_release();
+    });
+}
+
+// A holder paused (SIGSTOP) past its lease loses the lock to a new holder; when it resumes it is
+// told, it cannot release or extend the new holder's lock, and its fencing token is lower.
+TEST_F(RedisProcessTest, PausedHolderLosesTheLockAndCannotTouchTheNewOne) {
+    Worker holder({"hold", std::to_string(server_.port()), "paused", "300", "1"});
+    const std::string line = holder.read_line();
+    ASSERT_EQ(line.rfind("acquired ", 0), 0u) << line;
+    const std::uint64_t stale_fence = std::stoull(line.substr(9));
+    holder.signal(SIGSTOP);
+    run([&]() -> asio::awaitable<void> {
+        redis::RedisLockService locks(io_.get_executor(), options());
+        LockOptions o;
+        o.wait = 10s;
+        o.lease = 30s;
+        auto guard = co_await locks.async_lock("paused", o);  // after the paused holder's lease
+        EXPECT_GT(guard.fencing_token(), stale_fence);
+        holder.signal(SIGCONT);
+        EXPECT_EQ(holder.read_line(), "lost");
+        EXPECT_EQ(holder.read_line(), "release lock_lost");
+        EXPECT_EQ(holder.wait(), 0);
+        // Our lock survived the stale holder's renewal and release attempts.
+        EXPECT_TRUE(guard.owns_lock());
+        auto [busy, none] =
+            co_await locks.async_try_lock("paused", 10s, asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(busy, ResultCode::lock_busy);
+        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_.config());
+        auto ttl = co_await c->async_exec(redis::command("PTTL", "keyedpool:lock:{paused}"));
+        EXPECT_GT(ttl.as_integer(), 20'000) << "someone shortened our lease";
+        c->close();
+        auto [release_ec] = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
+        EXPECT_FALSE(release_ec);
+    });
+}
+
+// The server stops while a lock is held and comes back: typed errors, no hang, and the service
+// recovers (retry drives it through the backoff).
+TEST_F(RedisProcessTest, ServerRestartMidHoldGivesTypedErrorsAndRecovers) {
+    run([&]() -> asio::awaitable<void> {
+        redis::RedisLockService locks(io_.get_executor(), options());
+        LockOptions o;
+        o.lease = 5s;
+        auto guard = co_await locks.async_lock("restart", o);
+        server_.stop();
+        const auto start = clock::now();
+        auto [release_ec] = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
+        EXPECT_TRUE(release_ec);
+        EXPECT_TRUE(is_transient(release_ec)) << release_ec.message();
+        auto [try_ec, none] =
+            co_await locks.async_try_lock("restart", 1s, asio::as_tuple(asio::use_awaitable));
+        EXPECT_TRUE(try_ec);
+        EXPECT_TRUE(is_transient(try_ec)) << try_ec.message();
+        EXPECT_LT(clock::now() - start, 10s);
+        server_.start();  // no persistence: the lock is gone with the old process
+        RetryPolicy policy;
+        policy.max_attempts = 50;
+        policy.deadline = 10s;
+        LockGuard again;
+        auto ec = co_await retry(policy, [&]() -> asio::awaitable<error_code> {
+            auto [e, g] =
+                co_await locks.async_try_lock("restart", 5s, asio::as_tuple(asio::use_awaitable));
+            again = std::move(g);
+            co_return e;
+        });
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_TRUE(again.owns_lock());
+        co_await again.async_release();
+    });
+}
+
+TEST_F(RedisProcessTest, UncontendedAcquireAndReleaseTakeTwoRequests) {
+    run([&]() -> asio::awaitable<void> {
+        redis::RedisLockService locks(io_.get_executor(), options());
+        auto stats =
+            co_await redis::Connection::async_connect(io_.get_executor(), server_.config());
+        auto warm = co_await locks.async_try_lock("uncontended", 5s);  // loads the scripts
+        co_await warm.async_release();
+        const auto before = co_await scripts_run(*stats);
+        for (int i = 0; i < 100; ++i) {
+            auto guard = co_await locks.async_try_lock("uncontended", 5s);
+            co_await guard.async_release();
+        }
+        EXPECT_EQ(co_await scripts_run(*stats) - before, 200);
+        stats->close();
+    });
+}
+
+// 16 contenders in one process, and 4 processes x 4: waiting is woken by pub/sub, not by polling,
+// so the lock requests per acquisition stay small however many wait.
+TEST_F(RedisProcessTest, ContendedAcquisitionsTakeAtMostThreeRequestsEach) {
+    run([&]() -> asio::awaitable<void> {
+        redis::RedisLockService locks(io_.get_executor(), options());
+        auto stats =
+            co_await redis::Connection::async_connect(io_.get_executor(), server_.config());
+        const auto before = co_await scripts_run(*stats);
+        constexpr int contenders = 16;
+        constexpr int rounds = 10;
+        int finished = 0;
+        for (int i = 0; i < contenders; ++i) {
+            asio::co_spawn(
+                io_,
+                [&]() -> asio::awaitable<void> {
+                    LockOptions o;
+                    o.wait = 30s;
+                    o.lease = 5s;
+                    for (int r = 0; r < rounds; ++r) {
+                        auto guard = co_await locks.async_lock("contended", o);
+                        asio::steady_timer hold(io_, 2ms);
+                        co_await hold.async_wait(asio::use_awaitable);
+                        co_await guard.async_release();
+                    }
+                    ++finished;
+                },
+                asio::detached);
+        }
+        while (finished < contenders) {
+            asio::steady_timer t(io_, 10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        const double per_acquisition =
+            static_cast<double>(co_await scripts_run(*stats) - before) / (contenders * rounds);
+        std::printf("[ figures  ] 16 contenders, 1 process: %.2f lock requests per acquisition\n",
+                    per_acquisition);
+        EXPECT_LE(per_acquisition, 3.0);
+        stats->close();
+    });
+}
+
+TEST(RedisUnreachable, FailsWithConnectFailedOrTimeoutWithinTheConfiguredTime) {
+    auto level = logger()->level();
+    logger()->set_level(spdlog::level::off);
+    asio::io_context io;
+    redis::RedisLockServiceOptions options;
+    options.connection.port = free_loopback_port();  // nobody listens
+    options.connection.connect_timeout = 500ms;
+    redis::RedisLockService locks(io.get_executor(), options);
+    std::optional<error_code> result;
+    const auto start = clock::now();
+    locks.async_try_lock("nowhere", 1s, [&](error_code ec, LockGuard) { result = ec; });
+    while (!result && io.run_one_for(10s)) {
+    }
+    ASSERT_TRUE(result);
+    EXPECT_TRUE(*result == ResultCode::connect_failed || *result == ResultCode::timeout)
+        << result->message();
+    EXPECT_LT(clock::now() - start, 2s);
+    logger()->set_level(level);
+}
+
+}  // namespace
+}  // namespace keyedpool::test
