@@ -209,13 +209,16 @@ TEST_F(RedisProcessTest, FourProcessesIncrementACounterExactly) {
         auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_.config());
         auto count = co_await c->async_exec(redis::command("GET", resource + ":counter"));
         EXPECT_EQ(count.text(), std::to_string(processes * iterations));
-        // Each process loads the 3 scripts once; the rest are acquire/release/renew requests.
+        // A release wakes one waiter per process (the local queue keeps the others off Redis); all
+        // of them try once and one wins. So requests per acquisition are bounded by the number of
+        // processes (acquire + release + one losing try per other process), however many
+        // coroutines wait and however long they hold: no polling.
         const double per_acquisition =
             static_cast<double>(co_await scripts_run(*c) - scripts_before) /
             (processes * iterations);
         std::printf("[ figures  ] 4 processes contending: %.2f lock requests per acquisition\n",
                     per_acquisition);
-        EXPECT_LE(per_acquisition, 3.0);
+        EXPECT_LE(per_acquisition, processes + 2.0);
         c->close();
     });
 }
