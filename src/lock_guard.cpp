@@ -102,6 +102,16 @@ void LockState::start(clock::time_point acquire_sent_at) {
     });
 }
 
+void LockState::keep_until_lease_end() {  // on the strand
+    if (ended.exchange(true)) {
+        return;
+    }
+    released = true;  // nothing left to release: the lease ends it
+    lost_event.cancel();
+    lease_timer.expires_at(valid_until);
+    lease_timer.async_wait([self = shared_from_this()](error_code) { self->local_hold.reset(); });
+}
+
 void LockState::mark_lost(const char* why) {  // on the strand
     if (ended.exchange(true)) {
         return;
@@ -241,6 +251,18 @@ void LockGuard::wait_lost_erased(asio::any_completion_handler<void(error_code)> 
                     state->lost.load() ? error_code{} : error_code(asio::error::operation_aborted));
             }));
     });
+}
+
+void LockGuard::detach() noexcept {
+    if (!state_) {
+        return;
+    }
+    auto state = std::move(state_);
+    try {
+        auto strand = state->strand;
+        asio::dispatch(strand, [state] { state->keep_until_lease_end(); });
+    } catch (...) {  // allocation failure: the lease still ends the lock
+    }
 }
 
 void LockGuard::release_in_background() noexcept {

@@ -64,6 +64,8 @@ struct LockState : std::enable_shared_from_this<LockState> {
 
     /// Starts the lease timer (and the watchdog when auto_renew). Call once, after acquiring.
     void start(clock::time_point acquire_sent_at);
+    /// Stops renewal and keeps the lock (and its local hold) until the lease ends. On the strand.
+    void keep_until_lease_end();
     /// Marks the lock lost (once): tells the holder, drops the backend's local hold.
     void mark_lost(const char* why);
     /// `valid_until` for a lease (re)started at `sent_at`: minus a drift allowance of 1% + 2 ms.
@@ -136,6 +138,11 @@ class LockGuard {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
             [this](auto handler) { release_erased(std::move(handler)); }, token);
     }
+
+    /// Gives the lock up to its lease: no release, no more renewal; the lock stays held until the
+    /// lease ends (on every backend), then frees by itself. Turns a try-lock into a dedupe window
+    /// ("this may run once per lease"). The guard is empty afterwards. Never throws.
+    void detach() noexcept;
 
     /// Completes with success when the lock is lost, or `operation_aborted` when it is released
     /// first or the wait is cancelled (per-operation cancellation: terminal, partial, total), so

@@ -354,6 +354,24 @@ TYPED_TEST(LockContract, AForgottenGuardIsReleasedInTheBackground) {
     });
 }
 
+TYPED_TEST(LockContract, ADetachedLockIsHeldUntilItsLeaseEnds) {
+    this->run([&]() -> asio::awaitable<void> {
+        {
+            auto [ec, guard] = co_await this->try_lock(300ms);
+            EXPECT_FALSE(ec);
+            guard.detach();
+            EXPECT_FALSE(guard.owns_lock());
+        }  // the (empty) guard's destructor must not release it either
+        co_await this->sleep(50ms);
+        auto [busy, none] = co_await this->try_lock(10s);
+        EXPECT_EQ(busy, ResultCode::lock_busy) << "detach released the lock";
+        co_await this->sleep(350ms);
+        auto [ec2, after] = co_await this->try_lock(10s);
+        EXPECT_FALSE(ec2) << "the lease did not end the detached lock";
+        co_await after.async_release();
+    });
+}
+
 TYPED_TEST(LockContract, CancellingAWaiterLeavesNothingHeld) {
     this->run([&]() -> asio::awaitable<void> {
         auto [ec, holder] = co_await this->try_lock(30s);
