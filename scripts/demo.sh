@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target zombie_connections submit_once relink_list
+cmake --build --preset release --target zombie_connections submit_once relink_list redis_pool
 
 echo
 echo "=== 1. KeyedClientPool vs the naive per-key cache ==="
@@ -44,3 +44,10 @@ echo "=== 2. Submit once: double-click protection with async_try_lock ==="
 echo
 echo "=== 3. Relink a shared list: with_lock on the list id, retry on write conflicts ==="
 ./build/release/examples/relink_list "${redis_args[@]}"
+echo
+echo "=== 4. A KeyedClientPool of Redis connections keyed by endpoint ==="
+if [ -n "$redis_port" ]; then
+    ./build/release/examples/redis_pool --redis-port "$redis_port"
+else
+    echo "no redis-server could be started here; skipped"
+fi
