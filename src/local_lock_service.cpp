@@ -1,9 +1,10 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
-#include <keyedpool/detail/completion.hpp>
 #include <keyedpool/keyed_mutex.hpp>
 #include <keyedpool/local_lock_service.hpp>
 #include <keyedpool/logging.hpp>
+
+#include "lock_common.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -47,7 +48,7 @@ struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         return it != owners.end() && it->second == state.token && !state.ended.load();
     }
 
-    using Acquired = std::pair<error_code, LockGuard>;
+    using Acquired = detail::Acquired;
 
     static asio::awaitable<Acquired> lock(std::shared_ptr<Impl> self, std::string resource,
                                           LockOptions options, bool try_only) {
@@ -55,46 +56,20 @@ struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
                 detail::check_lock_request(resource, options, self->options.max_resource_bytes)) {
             co_return Acquired{ec, LockGuard{}};
         }
-        KeyedMutex<std::string>::Guard hold;
-        if (try_only || options.wait == clock::duration::zero()) {
-            auto [ec, guard] =
-                co_await self->queue.async_try_lock(resource, asio::as_tuple(asio::use_awaitable));
-            if (ec) {
-                co_return Acquired{try_only ? ResultCode::lock_busy : ResultCode::lock_timeout,
-                                   LockGuard{}};
-            }
-            hold = std::move(guard);
-        } else {
-            asio::steady_timer timer(co_await asio::this_coro::executor, options.wait);
-            auto [order, lock_ec, guard, timer_ec] =
-                co_await asio::experimental::make_parallel_group(
-                    self->queue.async_lock(resource, asio::deferred),
-                    timer.async_wait(asio::deferred))
-                    .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-            (void)timer_ec;
-            if (lock_ec) {  // the timer won (or we were cancelled): the lock was not taken
-                const auto state = co_await asio::this_coro::cancellation_state;
-                co_return Acquired{state.cancelled() != asio::cancellation_type::none
-                                       ? error_code(asio::error::operation_aborted)
-                                       : error_code(ResultCode::lock_timeout),
-                                   LockGuard{}};
-            }
-            (void)order;
-            hold = std::move(guard);
+        auto [queue_ec, hold] = co_await detail::queue_locally(
+            self->queue, resource, options, try_only, clock::now() + options.wait);
+        if (queue_ec) {
+            co_return Acquired{queue_ec, LockGuard{}};
         }
-        auto state = std::make_shared<detail::LockState>(self->executor, self);
-        state->resource = std::move(resource);
-        state->token = detail::random_token();
-        state->fencing_token = self->fence.fetch_add(1) + 1;
-        state->lease = options.lease;
-        state->auto_renew = options.auto_renew;
+        auto token = detail::random_token();
         {
             std::lock_guard lock(self->owners_mutex);
-            self->owners[state->resource] = state->token;
+            self->owners[resource] = token;
         }
-        state->local_hold = std::make_shared<KeyedMutex<std::string>::Guard>(std::move(hold));
-        state->start(clock::now());
-        co_return Acquired{error_code{}, LockGuard{std::move(state)}};
+        co_return Acquired{error_code{},
+                           detail::make_held_lock(self->executor, self, std::move(resource),
+                                                  std::move(token), self->fence.fetch_add(1) + 1,
+                                                  options, std::move(hold), clock::now())};
     }
 
     asio::any_io_executor executor;
@@ -121,16 +96,9 @@ asio::any_io_executor LocalLockService::get_executor() const noexcept {
 
 void LocalLockService::lock_erased(std::string resource, LockOptions options, bool try_only,
                                    LockHandler handler) {
-    auto strand = asio::make_strand(impl_->executor);
-    asio::co_spawn(strand, Impl::lock(impl_, std::move(resource), options, try_only),
-                   detail::bind_handler_associations(
-                       std::move(handler), impl_->executor,
-                       [](auto user_handler, std::exception_ptr e, Impl::Acquired result) {
-                           if (e) {
-                               result.first = detail::error_code_of(e, ResultCode::io_error);
-                           }
-                           std::move(user_handler)(result.first, std::move(result.second));
-                       }));
+    detail::spawn_lock_operation(impl_->executor,
+                                 Impl::lock(impl_, std::move(resource), options, try_only),
+                                 std::move(handler));
 }
 
 }  // namespace keyedpool

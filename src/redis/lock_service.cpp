@@ -6,6 +6,8 @@
 #include <keyedpool/logging.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 
+#include "../lock_common.hpp"
+
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
@@ -262,7 +264,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         }
     }
 
-    using Acquired = std::pair<error_code, LockGuard>;
+    using Acquired = detail::Acquired;
 
     static asio::awaitable<Acquired> lock(std::shared_ptr<Impl> self, std::string resource,
                                           LockOptions options, bool try_only) {
@@ -275,31 +277,10 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         auto executor = co_await asio::this_coro::executor;
 
         // 1. Queue locally: one contender per resource and process.
-        KeyedMutex<std::string>::Guard hold;
-        if (try_only || options.wait == clock::duration::zero()) {
-            auto [ec, guard] = co_await self->local_queue.async_try_lock(
-                resource, asio::as_tuple(asio::use_awaitable));
-            if (ec) {
-                co_return Acquired{gave_up, LockGuard{}};
-            }
-            hold = std::move(guard);
-        } else {
-            asio::steady_timer timer(executor, deadline);
-            auto [order, lock_ec, guard, timer_ec] =
-                co_await asio::experimental::make_parallel_group(
-                    self->local_queue.async_lock(resource, asio::deferred),
-                    timer.async_wait(asio::deferred))
-                    .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-            (void)order;
-            (void)timer_ec;
-            if (lock_ec) {
-                const auto cancel = co_await asio::this_coro::cancellation_state;
-                co_return Acquired{cancel.cancelled() != asio::cancellation_type::none
-                                       ? error_code(asio::error::operation_aborted)
-                                       : gave_up,
-                                   LockGuard{}};
-            }
-            hold = std::move(guard);
+        auto [queue_ec, hold] = co_await detail::queue_locally(self->local_queue, resource, options,
+                                                               try_only, deadline);
+        if (queue_ec) {
+            co_return Acquired{queue_ec, LockGuard{}};
         }
 
         // 2. Contend in Redis: try, subscribe, try again, sleep until a release message (or the
@@ -327,16 +308,10 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
                 co_return Acquired{attempt.ec, LockGuard{}};
             }
             if (attempt.acquired) {
-                auto state = std::make_shared<detail::LockState>(self->executor, self);
-                state->resource = std::move(resource);
-                state->token = token;
-                state->fencing_token = attempt.fence;
-                state->lease = options.lease;
-                state->auto_renew = options.auto_renew;
-                state->local_hold =
-                    std::make_shared<KeyedMutex<std::string>::Guard>(std::move(hold));
-                state->start(sent_at);
-                co_return Acquired{error_code{}, LockGuard{std::move(state)}};
+                co_return Acquired{
+                    error_code{},
+                    detail::make_held_lock(self->executor, self, std::move(resource), token,
+                                           attempt.fence, options, std::move(hold), sent_at)};
             }
             const auto now = clock::now();
             if (try_only || now >= deadline) {
@@ -406,16 +381,9 @@ std::uint64_t RedisLockService::lock_requests_sent() const noexcept {
 
 void RedisLockService::lock_erased(std::string resource, LockOptions options, bool try_only,
                                    LockHandler handler) {
-    auto strand = asio::make_strand(impl_->executor);
-    asio::co_spawn(strand, Impl::lock(impl_, std::move(resource), options, try_only),
-                   detail::bind_handler_associations(
-                       std::move(handler), impl_->executor,
-                       [](auto user_handler, std::exception_ptr e, Impl::Acquired result) {
-                           if (e) {
-                               result.first = detail::error_code_of(e, ResultCode::io_error);
-                           }
-                           std::move(user_handler)(result.first, std::move(result.second));
-                       }));
+    detail::spawn_lock_operation(impl_->executor,
+                                 Impl::lock(impl_, std::move(resource), options, try_only),
+                                 std::move(handler));
 }
 
 }  // namespace keyedpool::redis

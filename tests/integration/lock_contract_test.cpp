@@ -4,6 +4,7 @@
 // One contract, two backends: every test here runs on LocalLockService and on RedisLockService
 // (against a real redis-server started for the suite).
 #include "redis_server.hpp"
+#include "run_coroutine.hpp"
 
 #include <keyedpool/local_lock_service.hpp>
 #include <keyedpool/logging.hpp>
@@ -73,22 +74,9 @@ class LockContract : public ::testing::Test {
         logger()->set_level(level_);
     }
 
-    // Runs `body` as a coroutine until it finishes (bounded).
     template <typename Body>
     void run(Body body) {
-        bool finished = false;
-        std::exception_ptr failure;
-        asio::co_spawn(io_, body(), [&](std::exception_ptr e) {
-            finished = true;
-            failure = e;
-        });
-        io_.restart();
-        while (!finished && io_.run_one_for(30s)) {
-        }
-        ASSERT_TRUE(finished) << "the test coroutine did not finish";
-        if (failure) {
-            std::rethrow_exception(failure);
-        }
+        run_coroutine(io_, std::move(body));
     }
 
     asio::awaitable<void> sleep(clock::duration d) {

@@ -4,6 +4,7 @@
 // keyedpool::redis::Connection against a real redis-server (started per suite on a free loopback
 // port), and against a scripted fake server for hostile input.
 #include "redis_server.hpp"
+#include "run_coroutine.hpp"
 
 #include <keyedpool/keyed_client_pool.hpp>
 #include <keyedpool/logging.hpp>
@@ -35,23 +36,6 @@ class QuietRedisLog {
   private:
     spdlog::level::level_enum level_;
 };
-
-// Runs `body` as a coroutine on a fresh io_context until it finishes (bounded).
-template <typename Body>
-void run_coroutine(asio::io_context& io, Body body) {
-    bool finished = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io, body(), [&](std::exception_ptr e) {
-        finished = true;
-        failure = e;
-    });
-    io.restart();
-    io.run_for(20s);
-    ASSERT_TRUE(finished) << "the test coroutine did not finish";
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-}
 
 class RedisConnectionTest : public ::testing::Test {
   protected:

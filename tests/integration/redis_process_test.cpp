@@ -3,6 +3,7 @@
 //
 // RedisLockService across OS processes and through server failures, on a real redis-server.
 #include "redis_server.hpp"
+#include "run_coroutine.hpp"
 
 #include <keyedpool/logging.hpp>
 #include <keyedpool/redis/lock_service.hpp>
@@ -134,19 +135,7 @@ class RedisProcessTest : public ::testing::Test {
 
     template <typename Body>
     void run(Body body) {
-        bool finished = false;
-        std::exception_ptr failure;
-        asio::co_spawn(io_, body(), [&](std::exception_ptr e) {
-            finished = true;
-            failure = e;
-        });
-        io_.restart();
-        while (!finished && io_.run_one_for(30s)) {
-        }
-        ASSERT_TRUE(finished);
-        if (failure) {
-            std::rethrow_exception(failure);
-        }
+        run_coroutine(io_, std::move(body));
     }
 
     spdlog::level::level_enum level_{};

@@ -1,0 +1,99 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0. What both lock backends do the same way: queue locally, build the held lock, run the
+// operation for the caller's handler.
+#ifndef KEYEDPOOL_SRC_LOCK_COMMON_HPP
+#define KEYEDPOOL_SRC_LOCK_COMMON_HPP
+
+#include <keyedpool/detail/completion.hpp>
+#include <keyedpool/keyed_mutex.hpp>
+#include <keyedpool/lock_guard.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace keyedpool::detail {
+
+using LocalQueue = KeyedMutex<std::string>;
+using Acquired = std::pair<boost::system::error_code, LockGuard>;
+
+/// Takes the resource's place in the in-process FIFO queue: one attempt when `try_only` or
+/// `options.wait` is 0 (→ `lock_busy` / `lock_timeout`), else waits until `deadline`
+/// (→ `lock_timeout`, or `operation_aborted` when the caller cancelled).
+inline boost::asio::awaitable<std::pair<boost::system::error_code, LocalQueue::Guard>>
+queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions& options,
+              bool try_only, std::chrono::steady_clock::time_point deadline) {
+    namespace asio = boost::asio;
+    using Result = std::pair<boost::system::error_code, LocalQueue::Guard>;
+    if (try_only || options.wait == std::chrono::steady_clock::duration::zero()) {
+        auto [ec, guard] =
+            co_await queue.async_try_lock(resource, asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            co_return Result{try_only ? ResultCode::lock_busy : ResultCode::lock_timeout,
+                             LocalQueue::Guard{}};
+        }
+        co_return Result{boost::system::error_code{}, std::move(guard)};
+    }
+    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    auto [order, lock_ec, guard, timer_ec] =
+        co_await asio::experimental::make_parallel_group(queue.async_lock(resource, asio::deferred),
+                                                         timer.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)order;
+    (void)timer_ec;
+    if (lock_ec) {  // the timer won or we were cancelled; a lock handed over meanwhile was passed
+                    // on
+        const auto cancellation = co_await asio::this_coro::cancellation_state;
+        co_return Result{cancellation.cancelled() != asio::cancellation_type::none
+                             ? boost::system::error_code(asio::error::operation_aborted)
+                             : boost::system::error_code(ResultCode::lock_timeout),
+                         LocalQueue::Guard{}};
+    }
+    co_return Result{boost::system::error_code{}, std::move(guard)};
+}
+
+/// The guard of a lock just acquired; its lease (and watchdog) start from `sent_at`.
+inline LockGuard make_held_lock(const boost::asio::any_io_executor& executor,
+                                std::shared_ptr<LockBackend> backend, std::string resource,
+                                std::string token, std::uint64_t fencing_token,
+                                const LockOptions& options, LocalQueue::Guard local_hold,
+                                std::chrono::steady_clock::time_point sent_at) {
+    auto state = std::make_shared<LockState>(executor, std::move(backend));
+    state->resource = std::move(resource);
+    state->token = std::move(token);
+    state->fencing_token = fencing_token;
+    state->lease = options.lease;
+    state->auto_renew = options.auto_renew;
+    state->local_hold = std::make_shared<LocalQueue::Guard>(std::move(local_hold));
+    state->start(sent_at);
+    return LockGuard{std::move(state)};
+}
+
+/// Runs a lock operation on a strand of its own and completes `handler` with its result, keeping
+/// the handler's executor, allocator and cancellation slot.
+template <typename Handler>
+void spawn_lock_operation(const boost::asio::any_io_executor& executor,
+                          boost::asio::awaitable<Acquired> operation, Handler handler) {
+    namespace asio = boost::asio;
+    asio::co_spawn(asio::make_strand(executor), std::move(operation),
+                   bind_handler_associations(
+                       std::move(handler), executor,
+                       [](auto user_handler, std::exception_ptr e, Acquired result) {
+                           if (e) {
+                               result.first = error_code_of(e, ResultCode::io_error);
+                           }
+                           std::move(user_handler)(result.first, std::move(result.second));
+                       }));
+}
+
+}  // namespace keyedpool::detail
+
+#endif  // KEYEDPOOL_SRC_LOCK_COMMON_HPP
