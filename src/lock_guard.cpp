@@ -35,7 +35,15 @@ LockState::LockState(asio::any_io_executor executor, std::shared_ptr<LockBackend
     : strand(asio::make_strand(executor)),
       backend(std::move(lock_backend)),
       lease_timer(strand),
-      lost_event(strand, clock::time_point::max()) {}
+      renew_timer(strand) {}
+
+void LockState::end_lost_waits() {
+    renew_timer.cancel();
+    for (auto& timer : lost_waits) {
+        timer->cancel();
+    }
+    lost_waits.clear();
+}
 
 LockState::clock::time_point LockState::validity_from(clock::time_point sent_at) const {
     const auto drift = lease / 100 + std::chrono::milliseconds(2);
@@ -57,15 +65,15 @@ void arm_lease_timer(const std::shared_ptr<LockState>& state) {
 // Renews about every lease/3 while the lock is held. A refusal (not_lock_owner) marks the lock
 // lost at once; other errors are retried until the lease timer declares it lost.
 asio::awaitable<void> watchdog(std::weak_ptr<LockState> weak) {
-    asio::steady_timer pause(co_await asio::this_coro::executor);
     for (;;) {
         auto state = weak.lock();
         if (!state || state->ended.load()) {
             co_return;
         }
-        pause.expires_after(
+        state->renew_timer.expires_after(
             std::max<LockState::clock::duration>(state->lease / 3, std::chrono::milliseconds(1)));
-        state.reset();  // do not keep the lock alive while sleeping
+        auto& pause = state->renew_timer;
+        state.reset();  // do not keep the lock alive while sleeping (the state owns the timer)
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         state = weak.lock();
         if (!state || state->ended.load()) {
@@ -107,7 +115,7 @@ void LockState::keep_until_lease_end() {  // on the strand
         return;
     }
     released = true;  // nothing left to release: the lease ends it
-    lost_event.cancel();
+    end_lost_waits();
     lease_timer.expires_at(valid_until);
     lease_timer.async_wait([self = shared_from_this()](error_code) { self->local_hold.reset(); });
 }
@@ -120,7 +128,7 @@ void LockState::mark_lost(const char* why) {  // on the strand
     logger()->warn("keyedpool: lost the lock on {} (fencing token {}): {}", resource, fencing_token,
                    why);
     lease_timer.cancel();
-    lost_event.cancel();
+    end_lost_waits();
     local_hold.reset();
     lost_signal.emit(asio::cancellation_type::terminal);
 }
@@ -171,6 +179,10 @@ const std::string& LockGuard::resource() const noexcept {
     return state_ ? state_->resource : none;
 }
 
+asio::any_io_executor LockGuard::get_executor() const noexcept {
+    return state_->strand;
+}
+
 std::uint64_t LockGuard::fencing_token() const noexcept {
     return state_ ? state_->fencing_token : 0;
 }
@@ -193,7 +205,7 @@ asio::awaitable<error_code> release_on_strand(std::shared_ptr<detail::LockState>
     state->released = true;
     const bool was_lost = state->ended.exchange(true);
     state->lease_timer.cancel();
-    state->lost_event.cancel();
+    state->end_lost_waits();
     // Release in the backend even when we think the lock is lost: the script only deletes our own
     // token, and it wakes waiters sooner if the key is still ours after all.
     error_code ec = co_await state->backend->release(*state);
@@ -243,13 +255,29 @@ void LockGuard::wait_lost_erased(asio::any_completion_handler<void(error_code)> 
                                                    error_code(asio::error::operation_aborted)));
             return;
         }
-        // The caller's cancellation slot reaches the timer wait (per-operation cancellation);
-        // ending the lock cancels every wait.
-        state->lost_event.async_wait(detail::bind_handler_associations(
-            std::move(handler), state->strand, [state](auto user_handler, error_code) {
-                std::move(user_handler)(
-                    state->lost.load() ? error_code{} : error_code(asio::error::operation_aborted));
-            }));
+        // A timer of its own, so cancelling this wait leaves the others alone. The caller's
+        // cancellation is emitted on the caller's executor: forward it to the strand, where the
+        // timer lives.
+        auto timer = std::make_shared<asio::steady_timer>(
+            state->strand, detail::LockState::clock::time_point::max());
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) {
+            slot.assign([strand = state->strand,
+                         weak = std::weak_ptr<asio::steady_timer>(timer)](asio::cancellation_type) {
+                asio::post(strand, [weak] {
+                    if (auto t = weak.lock()) {
+                        t->cancel();
+                    }
+                });
+            });
+        }
+        state->lost_waits.push_back(timer);
+        timer->async_wait([state, timer, handler = std::move(handler)](error_code) mutable {
+            state->lost_waits.remove(timer);
+            const error_code result =
+                state->lost.load() ? error_code{} : error_code(asio::error::operation_aborted);
+            asio::post(state->strand, asio::append(std::move(handler), result));
+        });
     });
 }
 

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 
@@ -85,7 +86,14 @@ struct LockState : std::enable_shared_from_this<LockState> {
     std::shared_ptr<void> local_hold;  // the backend's in-process hold (e.g. a KeyedMutex guard)
     boost::asio::cancellation_signal lost_signal;
     boost::asio::steady_timer lease_timer;  // fires at valid_until
-    boost::asio::steady_timer lost_event;   // never expires; cancelled when the lock ends
+    boost::asio::steady_timer renew_timer;  // the watchdog's pause between renewals
+    /// One timer per `async_wait_lost` in progress (never expiring); all are cancelled when the
+    /// lock ends, one when its own wait is cancelled.
+    std::list<std::shared_ptr<boost::asio::steady_timer>> lost_waits;
+
+    /// The lock ended (released, lost or detached): wakes every `async_wait_lost` and stops the
+    /// watchdog, so nothing keeps the executor busy. On the strand.
+    void end_lost_waits();
 };
 
 /// 128 random bits as 32 hex digits.
@@ -122,11 +130,15 @@ class LockGuard {
     bool lost() const noexcept;
     const std::string& resource() const noexcept;
     std::uint64_t fencing_token() const noexcept;
+    /// The strand this lock's state lives on (where `lost_slot()` is signalled). Precondition: the
+    /// guard is not empty.
+    boost::asio::any_io_executor get_executor() const noexcept;
     /// The end of the lease as this process knows it (sent time + lease − drift).
     std::chrono::steady_clock::time_point valid_until() const noexcept;
 
-    /// A slot that receives `cancellation_type::terminal` when the lock is lost. Like any slot it
-    /// holds one handler: bind one operation at a time to it. Use on the guard's executor.
+    /// A slot that receives `cancellation_type::terminal` when the lock is lost. The signal is
+    /// emitted on `get_executor()`: bind to it only operations that run there (or that tolerate
+    /// cancellation from that executor). Like any slot it holds one handler at a time.
     boost::asio::cancellation_slot lost_slot() noexcept;
 
     /// Releases the lock. Handler signature: `void(boost::system::error_code)`: success,
