@@ -1,0 +1,173 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0. Misses under load, each beside its baseline from baselines.hpp (same run, same
+// machine):
+//   herd   10,000 waiters on one key, 1 ms factory: factory calls, and wake-up per waiter after the
+//          build, against one asio::post round trip;
+//   spread 1,000 keys x 10 waiters, 1 ms factory: total time, against the global-lock baseline;
+//   naive  the double-checked cache under the same herd: how many connections it makes.
+#include "baselines.hpp"
+
+#include <keyedpool/async_mutex.hpp>
+#include <keyedpool/keyed_client_pool.hpp>
+#include <keyedpool/logging.hpp>
+
+#include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <unordered_map>
+
+namespace asio = boost::asio;
+using keyedpool::bench::Client;
+using keyedpool::bench::ClientPtr;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+using Pool = keyedpool::KeyedClientPool<int, Client>;
+
+/// A factory taking `delay` (a timer, like a connect), counting calls and remembering when the
+/// last build finished.
+struct SlowFactory {
+    std::chrono::microseconds delay;
+    int calls = 0;
+    clock_type::time_point finished{};
+
+    asio::awaitable<ClientPtr> operator()(int key) {
+        ++calls;
+        asio::steady_timer t(co_await asio::this_coro::executor, delay);
+        co_await t.async_wait(asio::use_awaitable);
+        finished = clock_type::now();
+        co_return std::make_shared<Client>(Client{key});
+    }
+};
+
+void BM_Baseline_PostRoundTrip(benchmark::State& state) {
+    asio::io_context io;
+    for (auto _ : state) {
+        bool ran = false;
+        asio::post(io, [&] { ran = true; });
+        io.restart();
+        io.run_one();
+        benchmark::DoNotOptimize(ran);
+    }
+}
+BENCHMARK(BM_Baseline_PostRoundTrip);
+
+void BM_Pool_Herd(benchmark::State& state) {
+    const int waiters = static_cast<int>(state.range(0));
+    double wake_ns_per_waiter = 0;
+    int factory_calls = 0;
+    for (auto _ : state) {
+        asio::io_context io;
+        SlowFactory factory{std::chrono::milliseconds(1)};
+        Pool pool(io.get_executor(), [&](const int& k) { return factory(k); });
+        clock_type::time_point last_resumed{};
+        int served = 0;
+        for (int i = 0; i < waiters; ++i) {
+            pool.async_get(1, [&](boost::system::error_code ec, ClientPtr c) {
+                if (!ec && c) {
+                    ++served;
+                    last_resumed = clock_type::now();
+                }
+            });
+        }
+        io.run();
+        factory_calls += factory.calls;
+        wake_ns_per_waiter +=
+            std::chrono::duration<double, std::nano>(last_resumed - factory.finished).count() /
+            waiters;
+        if (served != waiters) {
+            state.SkipWithError("not every waiter was served");
+        }
+        pool.async_shutdown(asio::detached);
+        io.restart();
+        io.run();
+    }
+    state.counters["factory_calls_per_run"] =
+        static_cast<double>(factory_calls) / state.iterations();
+    state.counters["wake_ns_per_waiter"] = wake_ns_per_waiter / state.iterations();
+}
+BENCHMARK(BM_Pool_Herd)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMillisecond);
+
+void BM_Pool_Spread(benchmark::State& state) {
+    for (auto _ : state) {
+        asio::io_context io;
+        SlowFactory factory{std::chrono::milliseconds(1)};
+        Pool pool(io.get_executor(), [&](const int& k) { return factory(k); });
+        for (int i = 0; i < 10'000; ++i) {
+            pool.async_get(i % 1000, [](boost::system::error_code, ClientPtr) {});
+        }
+        io.run();
+        state.counters["factory_calls"] = factory.calls;
+        pool.async_shutdown(asio::detached);
+        io.restart();
+        io.run();
+    }
+}
+BENCHMARK(BM_Pool_Spread)->Unit(benchmark::kMillisecond);
+
+/// The rejected alternative: one async lock around the whole get, build included.
+void BM_Baseline_GlobalLockSpread(benchmark::State& state) {
+    for (auto _ : state) {
+        asio::io_context io;
+        SlowFactory factory{std::chrono::milliseconds(1)};
+        keyedpool::AsyncMutex lock(io.get_executor());
+        std::unordered_map<int, ClientPtr> cache;
+        for (int i = 0; i < 10'000; ++i) {
+            asio::co_spawn(
+                io,
+                [&, key = i % 1000]() -> asio::awaitable<void> {
+                    auto guard = co_await lock.async_scoped_lock();
+                    if (!cache.contains(key)) {
+                        cache[key] = co_await factory(key);
+                    }
+                },
+                asio::detached);
+        }
+        io.run();
+        state.counters["factory_calls"] = factory.calls;
+    }
+}
+BENCHMARK(BM_Baseline_GlobalLockSpread)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+/// The double-checked cache that releases its lock while connecting, under the herd.
+void BM_Baseline_NaiveHerd(benchmark::State& state) {
+    const int waiters = static_cast<int>(state.range(0));
+    int calls = 0;
+    for (auto _ : state) {
+        asio::io_context io;
+        SlowFactory factory{std::chrono::milliseconds(1)};
+        std::unordered_map<int, ClientPtr> cache;
+        for (int i = 0; i < waiters; ++i) {
+            asio::co_spawn(
+                io,
+                [&]() -> asio::awaitable<void> {
+                    if (cache.contains(1)) {
+                        co_return;
+                    }
+                    auto client = co_await factory(1);  // "lock" released while connecting
+                    cache[1] = client;                  // the others are leaked
+                },
+                asio::detached);
+        }
+        io.run();
+        calls += factory.calls;
+    }
+    state.counters["factory_calls_per_run"] = static_cast<double>(calls) / state.iterations();
+}
+BENCHMARK(BM_Baseline_NaiveHerd)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    keyedpool::logger()->set_level(spdlog::level::off);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
