@@ -42,6 +42,19 @@ struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         co_return error_code{};  // the caller drops the local hold, waking the next waiter
     }
 
+    void lease_ended(detail::LockState& state) noexcept override {
+        std::lock_guard lock(owners_mutex);
+        if (auto it = owners.find(state.resource);
+            it != owners.end() && it->second == state.token) {
+            owners.erase(it);
+        }
+    }
+
+    std::size_t owner_entries() {
+        std::lock_guard lock(owners_mutex);
+        return owners.size();
+    }
+
     bool owns(const detail::LockState& state) {
         std::lock_guard lock(owners_mutex);
         auto it = owners.find(state.resource);
@@ -89,6 +102,10 @@ LocalLockService::LocalLockService(asio::any_io_executor executor,
 }
 
 LocalLockService::~LocalLockService() = default;
+
+std::size_t LocalLockService::held() const {
+    return impl_->owner_entries();
+}
 
 asio::any_io_executor LocalLockService::get_executor() const noexcept {
     return impl_->executor;

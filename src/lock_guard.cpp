@@ -117,7 +117,10 @@ void LockState::keep_until_lease_end() {  // on the strand
     released = true;  // nothing left to release: the lease ends it
     end_lost_waits();
     lease_timer.expires_at(valid_until);
-    lease_timer.async_wait([self = shared_from_this()](error_code) { self->local_hold.reset(); });
+    lease_timer.async_wait([self = shared_from_this()](error_code) {
+        self->backend->lease_ended(*self);
+        self->local_hold.reset();
+    });
 }
 
 void LockState::mark_lost(const char* why) {  // on the strand

@@ -39,6 +39,10 @@ class LocalLockService final : public LockService {
 
     boost::asio::any_io_executor get_executor() const noexcept;
 
+    /// Number of resources currently locked (0 once every lock was released or its lease ended).
+    /// For diagnostics and tests.
+    std::size_t held() const;
+
     struct Impl;
 
   private:

@@ -54,6 +54,9 @@ class LockBackend {
     virtual boost::asio::awaitable<boost::system::error_code> renew(LockState& state) = 0;
     /// Releases the lock if `state.token` still owns it: success or `not_lock_owner` (or an error).
     virtual boost::asio::awaitable<boost::system::error_code> release(LockState& state) = 0;
+    /// The lock of a detached guard reached the end of its lease (the server forgets it by itself;
+    /// an in-process backend forgets it here).
+    virtual void lease_ended(LockState& state) noexcept { (void)state; }
 };
 
 /// One held lock: shared by its guard, its watchdog and its backend. Touched only on `strand`

@@ -360,6 +360,21 @@ TYPED_TEST(LockContract, ADetachedLockIsHeldUntilItsLeaseEnds) {
     });
 }
 
+TEST(LocalLockService, DetachedLocksAreForgottenWhenTheirLeaseEnds) {
+    asio::io_context io;
+    LocalLockService locks(io.get_executor());
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 100; ++i) {  // 100 dedupe windows on distinct orders
+            auto guard = co_await locks.async_try_lock("order:" + std::to_string(i), 20ms);
+            guard.detach();
+        }
+        EXPECT_EQ(locks.held(), 100u);
+        asio::steady_timer t(io, 100ms);
+        co_await t.async_wait(asio::use_awaitable);
+        EXPECT_EQ(locks.held(), 0u) << "ended leases leave entries behind";
+    });
+}
+
 TYPED_TEST(LockContract, CancellingAWaiterLeavesNothingHeld) {
     this->run([&]() -> asio::awaitable<void> {
         auto [ec, holder] = co_await this->try_lock(30s);
