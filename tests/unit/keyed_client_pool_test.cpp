@@ -169,8 +169,8 @@ TEST_F(PoolTest, DifferentKeysBuildConcurrently) {
 }
 
 // 1,000 keys x 10 waiters with a 20 ms factory: 1,000 builds, and the whole herd is served in far
-// less than the 20 s a pool that serialised builds would need (the bound is 4x looser than that
-// still, to stay robust on a loaded CI machine and under sanitizers).
+// less than the 20 s a pool that serialised builds would need (the 10 s bound leaves room for a
+// loaded CI machine and sanitizers; DifferentKeysBuildConcurrently is the deterministic check).
 TEST_F(PoolTest, ThousandKeysTimesTenWaitersFinishFarBelowSerialTime) {
     behaviour_.delay = 20ms;
     make_pool();
@@ -183,7 +183,7 @@ TEST_F(PoolTest, ThousandKeysTimesTenWaitersFinishFarBelowSerialTime) {
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_EQ(counters_.factory_calls.load(), 1000);
     EXPECT_EQ(counters_.max_in_flight.load() > 1, true);
-    EXPECT_LT(elapsed, 5s) << "serial would be 20 s";
+    EXPECT_LT(elapsed, 10s) << "serial would be 20 s";
     for (auto& o : outcomes) {
         ASSERT_FALSE(o.ec);
     }
