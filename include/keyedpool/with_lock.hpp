@@ -19,10 +19,10 @@
 #include <boost/system/system_error.hpp>
 
 #include <exception>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace keyedpool {
 
@@ -42,6 +42,25 @@ auto invoke_protected(Fn& fn, const LockGuard& guard) {
         return fn();
     }
 }
+
+template <typename Fn>
+using protected_result_t = typename awaitable_value<decltype(invoke_protected(
+    std::declval<Fn&>(), std::declval<const LockGuard&>()))>::type;
+
+/// `fn`'s result as a value: `std::monostate` stands for `void`, so one code path serves both.
+template <typename Fn>
+using stored_result_t = std::conditional_t<std::is_void_v<protected_result_t<Fn>>, std::monostate,
+                                           protected_result_t<Fn>>;
+
+template <typename Fn>
+boost::asio::awaitable<stored_result_t<Fn>> run_protected(Fn& fn, const LockGuard& guard) {
+    if constexpr (std::is_void_v<protected_result_t<Fn>>) {
+        co_await invoke_protected(fn, guard);
+        co_return std::monostate{};
+    } else {
+        co_return co_await invoke_protected(fn, guard);
+    }
+}
 }  // namespace detail
 
 /// Acquires `resource` with `options`, runs `fn` (`fn(const LockGuard&)` or `fn()`, returning an
@@ -49,49 +68,28 @@ auto invoke_protected(Fn& fn, const LockGuard& guard) {
 ///
 /// - If the lock cannot be acquired, throws `boost::system::system_error` with the service's code
 ///   (`ResultCode::lock_timeout`, ...); `fn` does not run.
-/// - If the lock is lost while `fn` runs (lease ended, renewal refused), `fn` is cancelled
-/// (terminal
-///   per-operation cancellation reaches the operation it awaits) and `with_lock` throws
+/// - If the lock is lost while `fn` runs (lease ended, renewal refused), `fn` is cancelled (a
+///   terminal per-operation cancellation reaches the operation it awaits) and `with_lock` throws
 ///   `system_error(ResultCode::lock_lost)` once it has finished: do not trust its effects; pass
 ///   `guard.fencing_token()` to the store so it can refuse a stale writer.
 /// - If `fn` throws, the lock is released and the exception rethrown.
 template <typename Fn>
 auto with_lock(LockService& service, std::string resource, LockOptions options, Fn fn)
-    -> boost::asio::awaitable<typename detail::awaitable_value<decltype(detail::invoke_protected(
-        std::declval<Fn&>(), std::declval<const LockGuard&>()))>::type> {
+    -> boost::asio::awaitable<detail::protected_result_t<Fn>> {
     namespace asio = boost::asio;
-    using Result = typename detail::awaitable_value<decltype(detail::invoke_protected(
-        std::declval<Fn&>(), std::declval<const LockGuard&>()))>::type;
-
     auto [lock_ec, guard] = co_await service.async_lock(std::move(resource), options,
                                                         asio::as_tuple(asio::use_awaitable));
     if (lock_ec) {
         throw boost::system::system_error(lock_ec);
     }
     auto executor = co_await asio::this_coro::executor;
-    std::exception_ptr failure;
-    bool lost_first = false;
-    [[maybe_unused]] std::optional<std::conditional_t<std::is_void_v<Result>, int, Result>> value;
-    if constexpr (std::is_void_v<Result>) {
-        auto [order, exception, lost_ec] =
-            co_await asio::experimental::make_parallel_group(
-                asio::co_spawn(executor, detail::invoke_protected(fn, guard), asio::deferred),
-                guard.async_wait_lost(asio::deferred))
-                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-        failure = exception;
-        lost_first = order[0] == 1 && !lost_ec;
-    } else {
-        auto [order, exception, result, lost_ec] =
-            co_await asio::experimental::make_parallel_group(
-                asio::co_spawn(executor, detail::invoke_protected(fn, guard), asio::deferred),
-                guard.async_wait_lost(asio::deferred))
-                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-        failure = exception;
-        lost_first = order[0] == 1 && !lost_ec;
-        if (!exception) {
-            value.emplace(std::move(result));
-        }
-    }
+    auto [order, failure, result, lost_ec] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(executor, detail::run_protected(fn, guard), asio::deferred),
+            guard.async_wait_lost(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    const bool lost_first = order[0] == 1 && !lost_ec;
+
     const std::string name = guard.resource();
     auto [release_ec] = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
     if (release_ec && release_ec != ResultCode::lock_lost) {
@@ -104,8 +102,8 @@ auto with_lock(LockService& service, std::string resource, LockOptions options, 
     if (failure) {
         std::rethrow_exception(failure);
     }
-    if constexpr (!std::is_void_v<Result>) {
-        co_return std::move(*value);
+    if constexpr (!std::is_void_v<detail::protected_result_t<Fn>>) {
+        co_return std::move(result);
     }
 }
 

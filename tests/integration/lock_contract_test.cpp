@@ -3,6 +3,7 @@
 //
 // One contract, two backends: every test here runs on LocalLockService and on RedisLockService
 // (against a real redis-server started for the suite).
+#include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
 
@@ -61,8 +62,6 @@ class LockContract : public ::testing::Test {
     }
 
     void SetUp() override {
-        level_ = logger()->level();
-        logger()->set_level(spdlog::level::off);
         service_ = Backend::make(io_);
         resource_ = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
                     "-" + std::to_string(++counter_);
@@ -71,7 +70,6 @@ class LockContract : public ::testing::Test {
         service_.reset();
         io_.restart();
         io_.run_for(200ms);  // let background releases and shutdowns finish
-        logger()->set_level(level_);
     }
 
     template <typename Body>
@@ -97,7 +95,7 @@ class LockContract : public ::testing::Test {
     }
 
     static inline int counter_ = 0;
-    spdlog::level::level_enum level_{};
+    QuietLogger quiet_;
     asio::io_context io_;
     std::unique_ptr<LockService> service_;
     std::string resource_;

@@ -3,6 +3,7 @@
 //
 // Both lock backends on a 2-thread thread_pool (run under ThreadSanitizer in CI): contenders on
 // both threads increment a plain counter under the lock; the count is exact.
+#include "quiet_logger.hpp"
 #include "redis_server.hpp"
 
 #include <keyedpool/local_lock_service.hpp>
@@ -61,12 +62,7 @@ void contend(LockService& locks, asio::thread_pool& threads) {
 
 class ThreadedLocks : public ::testing::Test {
   protected:
-    void SetUp() override {
-        level_ = logger()->level();
-        logger()->set_level(spdlog::level::off);
-    }
-    void TearDown() override { logger()->set_level(level_); }
-    spdlog::level::level_enum level_{};
+    QuietLogger quiet_;
 };
 
 TEST_F(ThreadedLocks, LocalLockServiceOnTwoThreads) {

@@ -3,6 +3,7 @@
 //
 // keyedpool::redis::Connection against a real redis-server (started per suite on a free loopback
 // port), and against a scripted fake server for hostile input.
+#include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
 
@@ -28,15 +29,6 @@ using redis::Reply;
 using redis::ReplyType;
 using namespace std::chrono_literals;
 
-class QuietRedisLog {
-  public:
-    QuietRedisLog() : level_(logger()->level()) { logger()->set_level(spdlog::level::off); }
-    ~QuietRedisLog() { logger()->set_level(level_); }
-
-  private:
-    spdlog::level::level_enum level_;
-};
-
 class RedisConnectionTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() { server_ = new RedisServer(); }
@@ -50,7 +42,7 @@ class RedisConnectionTest : public ::testing::Test {
     }
 
     static RedisServer* server_;
-    QuietRedisLog quiet_;
+    QuietLogger quiet_;
     asio::io_context io_;
 };
 RedisServer* RedisConnectionTest::server_ = nullptr;
@@ -181,7 +173,7 @@ TEST_F(RedisConnectionTest, SelectsTheConfiguredDatabase) {
 }
 
 TEST(RedisAuth, PasswordIsSentOnConnectAndWrongOnesAreTyped) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     RedisServer server({"--requirepass", "s3cret"});
     asio::io_context io;
     run_coroutine(io, [&]() -> asio::awaitable<void> {
@@ -211,7 +203,7 @@ TEST(RedisAuth, PasswordIsSentOnConnectAndWrongOnesAreTyped) {
 }
 
 TEST(RedisConnect, ClosedPortIsConnectFailed) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     asio::io_context io;
     redis::ConnectionConfig config;
     config.port = free_loopback_port();  // nobody listens
@@ -224,7 +216,7 @@ TEST(RedisConnect, ClosedPortIsConnectFailed) {
 }
 
 TEST(RedisConnect, SilentServerIsATimeoutWithinTheConfiguredTime) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     asio::io_context io;
     // Accepts, then never answers AUTH.
     FakeServer silent(io, [](asio::ip::tcp::socket socket) -> asio::awaitable<void> {
@@ -320,21 +312,21 @@ std::pair<error_code, bool> exec_against(std::string response, bool close_after,
 }
 
 TEST(RedisHostile, GarbageIsAProtocolErrorAndClosesTheConnection) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     auto [ec, connected] = exec_against("hello, I am not redis\r\n", false);
     EXPECT_EQ(ec, ResultCode::protocol_error);
     EXPECT_FALSE(connected);
 }
 
 TEST(RedisHostile, TruncatedReplyIsAProtocolError) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     auto [ec, connected] = exec_against("$10\r\nabc", true);
     EXPECT_EQ(ec, ResultCode::protocol_error);
     EXPECT_FALSE(connected);
 }
 
 TEST(RedisHostile, OversizedBulkStringIsRefusedBeforeItIsBuffered) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     std::string huge = "$100000\r\n" + std::string(100000, 'x') + "\r\n";
     auto [ec, connected] = exec_against(huge, false, 4096);
     EXPECT_EQ(ec, ResultCode::protocol_error);
@@ -342,14 +334,14 @@ TEST(RedisHostile, OversizedBulkStringIsRefusedBeforeItIsBuffered) {
 }
 
 TEST(RedisHostile, HugeDeclaredArrayIsRefusedWithoutAllocatingIt) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     auto [ec, connected] = exec_against("*2000000000\r\n", false, 4096);
     EXPECT_EQ(ec, ResultCode::protocol_error);
     EXPECT_FALSE(connected);
 }
 
 TEST(RedisHostile, DeepNestingIsAProtocolError) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     std::string nested;
     for (int i = 0; i < 20; ++i) {
         nested += "*1\r\n";
@@ -360,7 +352,7 @@ TEST(RedisHostile, DeepNestingIsAProtocolError) {
 }
 
 TEST(RedisHostile, UnsolicitedReplyIsAProtocolError) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     auto [ec, connected] = exec_against("+OK\r\n+OK\r\n", false);
     // The first reply answers GET; the second one nobody asked for closes the connection, so the
     // follow-up PING fails instead of being matched with a stale reply.
@@ -371,7 +363,7 @@ TEST(RedisHostile, UnsolicitedReplyIsAProtocolError) {
 // ---- server going away ------------------------------------------------------------------------
 
 TEST(RedisRestart, StoppedServerFailsPendingAndLaterCommandsWithIoError) {
-    QuietRedisLog quiet;
+    QuietLogger quiet;
     RedisServer server;
     asio::io_context io;
     run_coroutine(io, [&]() -> asio::awaitable<void> {

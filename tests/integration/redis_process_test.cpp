@@ -2,6 +2,7 @@
 // Version 1.0.
 //
 // RedisLockService across OS processes and through server failures, on a real redis-server.
+#include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
 
@@ -121,12 +122,6 @@ class Worker {
 
 class RedisProcessTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        level_ = logger()->level();
-        logger()->set_level(spdlog::level::off);
-    }
-    void TearDown() override { logger()->set_level(level_); }
-
     redis::RedisLockServiceOptions options() const {
         redis::RedisLockServiceOptions o;
         o.connection = server_.config();
@@ -138,7 +133,7 @@ class RedisProcessTest : public ::testing::Test {
         run_coroutine(io_, std::move(body));
     }
 
-    spdlog::level::level_enum level_{};
+    QuietLogger quiet_;
     RedisServer server_;
     asio::io_context io_;
 };
@@ -363,8 +358,7 @@ TEST_F(RedisProcessTest, ContendedAcquisitionsTakeAtMostThreeRequestsEach) {
 }
 
 TEST(RedisUnreachable, FailsWithConnectFailedOrTimeoutWithinTheConfiguredTime) {
-    auto level = logger()->level();
-    logger()->set_level(spdlog::level::off);
+    QuietLogger quiet;
     asio::io_context io;
     redis::RedisLockServiceOptions options;
     options.connection.port = free_loopback_port();  // nobody listens
@@ -379,7 +373,6 @@ TEST(RedisUnreachable, FailsWithConnectFailedOrTimeoutWithinTheConfiguredTime) {
     EXPECT_TRUE(*result == ResultCode::connect_failed || *result == ResultCode::timeout)
         << result->message();
     EXPECT_LT(clock::now() - start, 2s);
-    logger()->set_level(level);
 }
 
 }  // namespace

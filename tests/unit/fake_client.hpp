@@ -5,7 +5,7 @@
 #define KEYEDPOOL_TESTS_FAKE_CLIENT_HPP
 
 #include <keyedpool/keyed_client_pool.hpp>
-#include <keyedpool/logging.hpp>
+#include "quiet_logger.hpp"
 
 #include <boost/asio.hpp>
 
@@ -19,18 +19,6 @@ namespace keyedpool::test {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-/// Silences keyedpool's logger for a test's lifetime (failure paths log warnings by design).
-class QuietLogger {
-  public:
-    QuietLogger() : level_(logger()->level()) { logger()->set_level(spdlog::level::off); }
-    ~QuietLogger() { logger()->set_level(level_); }
-    QuietLogger(const QuietLogger&) = delete;
-    QuietLogger& operator=(const QuietLogger&) = delete;
-
-  private:
-    spdlog::level::level_enum level_;
-};
 
 struct Counters {
     std::atomic<int> factory_calls{0};

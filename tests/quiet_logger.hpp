@@ -1,0 +1,26 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#ifndef KEYEDPOOL_TESTS_QUIET_LOGGER_HPP
+#define KEYEDPOOL_TESTS_QUIET_LOGGER_HPP
+
+#include <keyedpool/logging.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace keyedpool::test {
+
+/// Silences keyedpool's logger for a scope (failure paths log warnings by design).
+class QuietLogger {
+  public:
+    QuietLogger() : level_(logger()->level()) { logger()->set_level(spdlog::level::off); }
+    ~QuietLogger() { logger()->set_level(level_); }
+    QuietLogger(const QuietLogger&) = delete;
+    QuietLogger& operator=(const QuietLogger&) = delete;
+
+  private:
+    spdlog::level::level_enum level_;
+};
+
+}  // namespace keyedpool::test
+
+#endif  // KEYEDPOOL_TESTS_QUIET_LOGGER_HPP
