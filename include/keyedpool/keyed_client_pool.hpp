@@ -36,8 +36,9 @@ namespace keyedpool {
 /// for different keys never wait on each other.
 ///
 /// **Getting a client.** `async_get(key)` completes with the key's cached client when it is there
-/// and healthy (a hit: a short sharded lookup, no strand hop, no key lock); otherwise it waits for
-/// the key's lock, re-checks, and builds with `factory(key)` if still needed. Every client the
+/// and healthy (a hit: a short sharded lookup, no strand hop, no key lock); otherwise it joins the
+/// key's build in flight, or starts one with `factory(key)`. When a build ends, every get waiting
+/// for it is completed with its result at once (one post each). Every client the
 /// factory produces is closed exactly once with `Traits::close`: when replaced after failing
 /// `Traits::is_healthy`, on `invalidate`, on idle eviction, or at shutdown.
 ///
@@ -48,10 +49,11 @@ namespace keyedpool {
 /// `ResultCode::backoff` until the retry deadline (`PoolOptions::backoff`); the first get after it
 /// rebuilds.
 ///
-/// **Cancellation.** `async_get` supports terminal per-operation cancellation. Cancelling one get
-/// completes it with `boost::asio::error::operation_aborted` and does not disturb the build others
-/// wait for; cancelling the get that is building cancels the factory call, and the next waiting get
-/// builds instead.
+/// **Cancellation.** `async_get` supports per-operation cancellation (terminal, partial and total:
+/// a cancelled get only stops waiting). Cancelling one get completes it with
+/// `boost::asio::error::operation_aborted` and does not disturb the build the others wait for,
+/// even if that get started it. When every get waiting for a build has been cancelled, the factory
+/// call is cancelled too (a get that joins meanwhile is served by a new build).
 ///
 /// **Lifetime.** The pool may be destroyed while operations are in flight: destruction starts a
 /// shutdown (waiters fail with `ResultCode::shutting_down`, builds are cancelled, cached clients
@@ -75,9 +77,9 @@ class KeyedClientPool {
     using client_type = Client;
     using client_ptr = std::shared_ptr<Client>;
     using executor_type = boost::asio::any_io_executor;
-    /// Builds the client for a key. Called by one get at a time per key; it should honour
-    /// cancellation (the pool cancels it on `connect_timeout`, shutdown, or when the building get
-    /// is cancelled) and report failure by throwing (a `boost::system::system_error` keeps its
+    /// Builds the client for a key. Called once at a time per key; it should honour cancellation
+    /// (the pool cancels it on `connect_timeout`, shutdown, or when every get waiting for it was
+    /// cancelled) and report failure by throwing (a `boost::system::system_error` keeps its
     /// code).
     using factory_type = std::function<boost::asio::awaitable<client_ptr>(const Key&)>;
 
@@ -145,8 +147,8 @@ class KeyedClientPool {
     /// Number of keys with a cached client.
     std::size_t size() const noexcept { return state_->size(); }
 
-    /// Number of keys whose lock is held or waited for right now (0 when the pool is idle). For
-    /// diagnostics and tests.
+    /// Number of keys with a build in flight right now (0 when the pool is idle): the size of the
+    /// pool's per-key bookkeeping beyond the cache. For diagnostics and tests.
     std::size_t lock_entries() const noexcept { return state_->lock_entries(); }
 
   private:
@@ -158,14 +160,13 @@ class KeyedClientPool {
         if (probe.kind == State::ProbeKind::refused) {
             throw boost::system::system_error(probe.ec);
         }
-        auto result = co_await boost::asio::co_spawn(
-            boost::asio::make_strand(state->executor()),
-            State::get_slow(state->shared_from_this(), std::move(key), probe.observed),
-            boost::asio::use_awaitable);
-        if (result.ec) {
-            throw boost::system::system_error(result.ec);
-        }
-        co_return std::move(result.client);
+        // A miss waits in the coroutine itself: the build's end resumes it with one post.
+        co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                                       void(boost::system::error_code, client_ptr)>(
+            [state, observed = probe.observed](auto handler, const Key& wanted) {
+                state->start_get(wanted, observed, std::move(handler));
+            },
+            boost::asio::use_awaitable, key);
     }
 
     struct GetInitiation {
@@ -174,28 +175,15 @@ class KeyedClientPool {
         template <typename Handler>
         void operator()(Handler&& handler, const Key& key) const {
             auto probe = state->probe(key);
-            if (probe.kind != State::ProbeKind::miss) {
-                auto executor = boost::asio::get_associated_executor(handler, state->executor());
-                boost::asio::post(executor,
-                                  [handler = std::forward<Handler>(handler), ec = probe.ec,
-                                   client = std::move(probe.client)]() mutable {
-                                      std::move(handler)(ec, std::move(client));
-                                  });
+            if (probe.kind == State::ProbeKind::miss) {
+                state->start_get(key, probe.observed, std::forward<Handler>(handler));
                 return;
             }
-            boost::asio::co_spawn(
-                boost::asio::make_strand(state->executor()),
-                State::get_slow(state, key, probe.observed),
-                detail::bind_handler_associations(
-                    std::forward<Handler>(handler), state->executor(),
-                    [](auto user_handler, std::exception_ptr exception,
-                       typename State::Result result) {
-                        if (exception) {  // get_slow does not throw; only allocation failure
-                            result = {detail::error_code_of(exception, ResultCode::connect_failed),
-                                      nullptr};
-                        }
-                        std::move(user_handler)(result.ec, std::move(result.client));
-                    }));
+            auto executor = boost::asio::get_associated_executor(handler, state->executor());
+            boost::asio::post(executor, [handler = std::forward<Handler>(handler), ec = probe.ec,
+                                         client = std::move(probe.client)]() mutable {
+                std::move(handler)(ec, std::move(client));
+            });
         }
     };
 

@@ -377,24 +377,91 @@ TEST_F(PoolTest, CancellingOneWaiterLeavesTheBuildForTheOthers) {
     EXPECT_EQ(counters_.factory_cancelled.load(), 0);
 }
 
-TEST_F(PoolTest, CancellingTheBuilderPassesTheBuildToTheNextWaiter) {
+TEST_F(PoolTest, CancellingTheGetThatStartedTheBuildLeavesTheBuildToTheOthers) {
+    // The build belongs to the key, not to the first get: cancelling that get must neither cancel
+    // the factory nor make the others build again.
     behaviour_.delay = 30ms;
     make_pool();
     asio::cancellation_signal cancel;
-    GetOutcome builder, next, last;
-    start_get(1, builder, cancel.slot());
+    GetOutcome first, next, last;
+    start_get(1, first, cancel.slot());
     start_get(1, next);
     start_get(1, last);
-    // Let the builder reach the factory, then cancel it.
     run_until([&] { return counters_.factory_calls.load() == 1; });
     cancel.emit(asio::cancellation_type::terminal);
+    run_until([&] { return first.done; });
+    EXPECT_EQ(first.ec, asio::error::operation_aborted);
+    EXPECT_FALSE(next.done) << "the others keep waiting for the build";
     run();
-    EXPECT_EQ(builder.ec, asio::error::operation_aborted);
-    EXPECT_EQ(counters_.factory_cancelled.load(), 1);
-    EXPECT_EQ(counters_.factory_calls.load(), 2) << "the next waiter should have built";
+    EXPECT_EQ(counters_.factory_calls.load(), 1);
+    EXPECT_EQ(counters_.factory_cancelled.load(), 0);
     EXPECT_FALSE(next.ec);
     EXPECT_FALSE(last.ec);
     EXPECT_EQ(next.client, last.client);
+}
+
+TEST_F(PoolTest, CancellingEveryWaiterCancelsTheBuild) {
+    behaviour_.delay = 10s;
+    make_pool();
+    asio::cancellation_signal cancel_a, cancel_b;
+    GetOutcome a, b;
+    start_get(1, a, cancel_a.slot());
+    start_get(1, b, cancel_b.slot());
+    run_until([&] { return counters_.factory_calls.load() == 1; });
+    cancel_a.emit(asio::cancellation_type::terminal);
+    cancel_b.emit(asio::cancellation_type::terminal);
+    run();  // would run for 10 s if the abandoned build went on
+    EXPECT_EQ(a.ec, asio::error::operation_aborted);
+    EXPECT_EQ(b.ec, asio::error::operation_aborted);
+    EXPECT_EQ(counters_.factory_cancelled.load(), 1);
+    EXPECT_EQ(pool_->lock_entries(), 0u);
+    EXPECT_EQ(pool_->stats().waiters, 0u);
+}
+
+TEST_F(PoolTest, AGetJoiningAnAbandonedBuildIsServedByARestartedBuild) {
+    // A factory that finishes its 20 ms even when cancelled keeps the abandoned build open long
+    // enough for a new get to join it deterministically.
+    behaviour_.delay = 20ms;
+    behaviour_.ignore_cancellation = true;
+    make_pool();
+    asio::cancellation_signal cancel;
+    GetOutcome abandoned, late;
+    start_get(1, abandoned, cancel.slot());
+    run_until([&] { return counters_.factory_calls.load() == 1; });
+    // The last waiter leaves, so the build is cancelled; a new get joins before the build ended.
+    // It must not inherit operation_aborted: the build starts again for it.
+    cancel.emit(asio::cancellation_type::terminal);
+    run_for(5ms);
+    EXPECT_EQ(abandoned.ec, asio::error::operation_aborted);
+    EXPECT_EQ(pool_->lock_entries(), 1u) << "the abandoned build should still be ending";
+    start_get(1, late);
+    run();
+    EXPECT_FALSE(late.ec) << late.ec.message();
+    ASSERT_NE(late.client, nullptr);
+    EXPECT_EQ(counters_.factory_calls.load(), 2);
+    EXPECT_EQ(late.client->serial(), 2) << "the abandoned build's client was closed, not served";
+}
+
+TEST_F(PoolTest, AThrowingHandlerDoesNotLoseTheWaitersCompletedWithIt) {
+    // Waiters of one build are resumed together; an exception from one handler must leave the
+    // rest to be completed, not dropped.
+    make_pool();
+    int completed = 0;
+    pool_->async_get(1, [&](error_code, ClientPtr) {
+        ++completed;
+        throw std::runtime_error("handler failed");
+    });
+    for (int i = 0; i < 4; ++i) {
+        pool_->async_get(1, [&](error_code ec, ClientPtr c) {
+            EXPECT_FALSE(ec);
+            EXPECT_NE(c, nullptr);
+            ++completed;
+        });
+    }
+    io_.restart();
+    EXPECT_THROW(io_.run(), std::runtime_error);
+    run_until([&] { return completed == 5; }, std::chrono::seconds(2));
+    EXPECT_EQ(counters_.factory_calls.load(), 1);
 }
 
 // ---- shutdown ---------------------------------------------------------------------------------

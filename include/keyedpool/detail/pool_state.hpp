@@ -6,7 +6,6 @@
 #include <keyedpool/detail/async_semaphore.hpp>
 #include <keyedpool/detail/backoff.hpp>
 #include <keyedpool/detail/completion.hpp>
-#include <keyedpool/keyed_mutex.hpp>
 #include <keyedpool/logging.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
@@ -15,17 +14,22 @@
 #include <fmt/format.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <array>
 #include <atomic>
@@ -66,11 +70,13 @@ std::string describe_key(const Key& key) {
 ///
 /// Data and who guards it:
 /// - `shards_`: the cache. Each shard is a `std::mutex` + map from key to `Slot` (a ready client,
-/// or
-///   the record of the last failed build). Critical sections are short and never call the factory,
-///   never suspend, and never call `Traits::close`.
-/// - `key_locks_`: one `AsyncMutex` per key being built (KeyedMutex: strand-guarded map). Only the
-///   holder of a key's lock builds, replaces or fails that key's client; hits never touch it.
+///   or the record of the last failed build) + map from key to `Flight` (the build in flight for
+///   that key and the gets waiting for it). Critical sections are short and never call the
+///   factory, never suspend, and never call `Traits::close`.
+/// - A `Flight` is created by the first get that misses and runs its build (`run_flight`) on a
+///   strand of its own; only that build creates, replaces or fails the key's client. When it ends
+///   it takes every waiter off the flight under the shard lock in O(1) and posts each its result:
+///   one post per waiter, no hand-off chain.
 /// - `builds_`: handles of builds in flight, so shutdown can cancel them (std::mutex).
 /// - `sweep_timer_`: on `strand_`.
 /// - counters: atomics.
@@ -81,7 +87,9 @@ std::string describe_key(const Key& key) {
 ///   and whoever moved it out closes it. Hence closes == builds once the pool has shut down.
 /// - `event_seq_` grows on every store and recorded failure (under the key's shard lock). A get
 ///   remembers its value when it first looked at the cache; a slot whose `seq` is larger was
-///   written after that, i.e. by the build this get waited for.
+///   written after that, i.e. by a build that ended after this get looked.
+/// - At most one flight per key; a get that misses joins it or creates it under the shard lock,
+///   after re-checking the cache under that same lock.
 /// - With `max_clients`, a slot unit is held by each build in progress and each cached client.
 template <typename Key, typename Client, typename Traits, typename Hash, typename KeyEqual>
 class PoolState
@@ -97,7 +105,6 @@ class PoolState
           factory_(std::move(factory)),
           options_(checked(options)),
           strand_(boost::asio::make_strand(executor_)),
-          key_locks_(executor_),
           drained_(executor_, 1),
           sweep_timer_(strand_) {
         if (!factory_) {
@@ -168,33 +175,54 @@ class PoolState
 
     // ---- slow path -------------------------------------------------------------------------
 
-    /// A miss: wait for the key's lock, re-check, and build if still needed. Runs on a strand of
-    /// its own (the caller's per-operation cancellation is delivered there). Never throws.
-    static boost::asio::awaitable<Result> get_slow(std::shared_ptr<PoolState> self, Key key,
-                                                   std::uint64_t observed) {
-        // Cleanup below awaits nothing, but be explicit: a cancelled get still finishes its logic.
-        co_await boost::asio::this_coro::throw_if_cancelled(false);
-        OperationScope scope(*self, /*is_waiter=*/true);
-        self->misses_.fetch_add(1, std::memory_order_relaxed);
-        if (self->shutting_down()) {
-            co_return Result{ResultCode::shutting_down, nullptr};
+    /// A miss: under the key's shard lock, re-checks the cache and either completes at once, joins
+    /// the key's build in flight, or starts one (a `run_flight` coroutine on a strand of its own)
+    /// and joins it. `handler` is called as `void(error_code, client_ptr)` through its associated
+    /// executor (default: the pool's), never inline. Terminal cancellation through the handler's
+    /// cancellation slot takes the waiter out of the flight; a flight left without waiters cancels
+    /// its build.
+    template <typename Handler>
+    void start_get(const Key& key, std::uint64_t observed, Handler&& handler) {
+        misses_.fetch_add(1, std::memory_order_relaxed);
+        using Op = WaiterOp<std::decay_t<Handler>>;
+        std::unique_ptr<Waiter> op =
+            std::make_unique<Op>(std::forward<Handler>(handler), executor_);
+        Shard& shard = shard_for(key);
+        Recheck recheck;
+        std::shared_ptr<Flight> started;
+        {
+            std::lock_guard lock(shard.mutex);
+            if (shutting_down()) {
+                recheck = Recheck::finish(ResultCode::shutting_down);
+            } else {
+                recheck = this->recheck(shard, key, observed);
+            }
+            if (recheck.build) {
+                auto [it, inserted] = shard.flights.try_emplace(key);
+                if (inserted) {
+                    it->second = started = std::make_shared<Flight>(executor_);
+                    flights_.fetch_add(1, std::memory_order_relaxed);
+                }
+                // The cancellation handler goes in before the waiter is published: once queued,
+                // another thread may complete it.
+                static_cast<Op&>(*op).install_cancellation(this->shared_from_this(), shard);
+                op->flight = it->second;
+                op->queued = true;
+                it->second->waiters.push_back(*op.release());
+                waiters_.fetch_add(1, std::memory_order_relaxed);
+            }
         }
-        auto [lock_ec, guard] = co_await self->key_locks_.async_lock(
-            key, boost::asio::as_tuple(boost::asio::use_awaitable));
-        if (self->shutting_down()) {
-            co_return Result{ResultCode::shutting_down, nullptr};
-        }
-        if (lock_ec) {
-            co_return Result{boost::asio::error::operation_aborted, nullptr};
-        }
-        Recheck recheck = self->recheck(key, observed);
         if (recheck.stale) {
-            self->close_cached(std::move(recheck.stale), "unhealthy");
+            close_cached(std::move(recheck.stale), "unhealthy");
         }
         if (!recheck.build) {
-            co_return std::move(recheck.result);
+            complete_one(std::move(op), std::move(recheck.result));
         }
-        co_return co_await self->build(key);
+        if (started) {
+            namespace asio = boost::asio;
+            asio::co_spawn(started->strand, run_flight(this->shared_from_this(), key, started),
+                           asio::detached);
+        }
     }
 
     // ---- management ------------------------------------------------------------------------
@@ -224,7 +252,7 @@ class PoolState
         }
         logger()->debug("keyedpool: shutting down ({} live clients)", live_clients_.load());
         try {
-            key_locks_.cancel_waiters();
+            fail_waiters(ResultCode::shutting_down);
             {
                 std::lock_guard lock(builds_mutex_);
                 for (auto& handle : builds_) {
@@ -286,7 +314,7 @@ class PoolState
     }
 
     std::size_t size() const noexcept { return cached_.load(std::memory_order_relaxed); }
-    std::size_t lock_entries() const noexcept { return key_locks_.size(); }
+    std::size_t lock_entries() const noexcept { return flights_.load(std::memory_order_relaxed); }
     const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
     const PoolOptions& options() const noexcept { return options_; }
 
@@ -300,9 +328,41 @@ class PoolState
         unsigned consecutive_failures = 0;  // drives the backoff growth
     };
 
+    struct Flight;
+
+    /// A get waiting for its key's build. It is queued while `queued && !flight->finished` (both
+    /// change only under the shard lock); whoever ends that state owns the waiter and completes it.
+    struct Waiter : boost::intrusive::list_base_hook<> {
+        explicit Waiter(boost::asio::any_io_executor ex)
+            : executor(boost::asio::prefer(std::move(ex),
+                                           boost::asio::execution::outstanding_work.tracked)) {}
+        virtual ~Waiter() = default;
+
+        /// On `executor`: clears the handler's cancellation slot, destroys the waiter, then calls
+        /// the handler with `result`.
+        virtual void invoke(const Result& result) = 0;
+
+        boost::asio::any_io_executor executor;  // the handler's; counts as work while waiting
+        std::shared_ptr<Flight> flight;
+        bool queued = false;
+    };
+    using WaiterList = boost::intrusive::list<Waiter, boost::intrusive::constant_time_size<false>>;
+
+    struct BuildHandle;
+
+    /// The build in flight for a key and the gets waiting for it (in `Shard::flights`).
+    struct Flight {
+        explicit Flight(const boost::asio::any_io_executor& ex) : strand(ex) {}
+        WaiterList waiters;                                        // guarded by the shard lock
+        bool finished = false;                                     // guarded by the shard lock
+        boost::asio::strand<boost::asio::any_io_executor> strand;  // runs the build
+        std::shared_ptr<BuildHandle> build;                        // the current build; on `strand`
+    };
+
     struct alignas(64) Shard {
         mutable std::mutex mutex;
         std::unordered_map<Key, Slot, Hash, KeyEqual> map;
+        std::unordered_map<Key, std::shared_ptr<Flight>, Hash, KeyEqual> flights;
         std::uint64_t hits = 0;
         std::size_t failure_records = 0;  // slots holding only a failure
         std::size_t prune_threshold = 64;
@@ -319,13 +379,228 @@ class PoolState
         }
     };
 
+    /// Takes a waiter out of its flight when its get is cancelled.
+    struct CancelWaiter {
+        std::shared_ptr<PoolState> state;
+        Shard* shard;
+        Waiter* waiter;
+        void operator()(boost::asio::cancellation_type type) const {
+            if (type != boost::asio::cancellation_type::none) {
+                state->cancel_waiter(*shard, *waiter);
+            }
+        }
+    };
+
+    /// A waiter for a concrete handler type.
+    template <typename Handler>
+    class WaiterOp final : public Waiter {
+      public:
+        WaiterOp(Handler handler, const boost::asio::any_io_executor& fallback)
+            : Waiter(boost::asio::get_associated_executor(handler, fallback)),
+              handler_(std::move(handler)) {}
+
+        /// Call before the waiter is queued (once queued, another thread may complete it).
+        void install_cancellation(std::shared_ptr<PoolState> state, Shard& shard) {
+            auto slot = boost::asio::get_associated_cancellation_slot(handler_);
+            if (slot.is_connected()) {
+                slot.template emplace<CancelWaiter>(std::move(state), &shard, this);
+            }
+        }
+
+        void invoke(const Result& result) override {
+            // Here, on the handler's executor where its cancellation is emitted, the cancellation
+            // handler (which points at this waiter) goes first.
+            boost::asio::get_associated_cancellation_slot(handler_).clear();
+            Handler handler = std::move(handler_);
+            delete this;
+            std::move(handler)(result.ec, result.client);
+        }
+
+      private:
+        Handler handler_;
+    };
+
+    /// Waiters completed together: consecutive waiters of one flight whose handlers share an
+    /// executor are resumed by one posted function (at most `max_size` of them, so other work on
+    /// that executor is not held up for long). This is what makes a herd's wake-up cost about one
+    /// handler call per waiter rather than one post each.
+    struct Completion {
+        static constexpr std::size_t max_size = 128;
+
+        Result result;
+        std::vector<Waiter*> waiters;  // owned
+        std::size_t next = 0;
+        bool started = false;
+
+        explicit Completion(Result r) : result(std::move(r)) {}
+        Completion(const Completion&) = delete;
+        Completion& operator=(const Completion&) = delete;
+        ~Completion() {
+            if (!started) {  // never ran (its executor's context was destroyed): drop the waiters
+                for (std::size_t i = next; i < waiters.size(); ++i) {
+                    delete waiters[i];
+                }
+            } else if (next < waiters.size()) {  // a handler threw: the rest are not lost
+                auto rest = std::make_unique<Completion>(result);
+                rest->waiters.assign(waiters.begin() + static_cast<std::ptrdiff_t>(next),
+                                     waiters.end());
+                post(std::move(rest));
+            }
+        }
+
+        static void post(std::unique_ptr<Completion> completion) {
+            auto executor = completion->waiters.front()->executor;
+            boost::asio::post(executor, [completion = std::move(completion)] {
+                auto& c = *completion;
+                c.started = true;
+                while (c.next < c.waiters.size()) {
+                    c.waiters[c.next++]->invoke(c.result);
+                }
+            });
+        }
+    };
+
+    /// Completes `waiters` (owned, unlinked) with `result`, in order, one post per run of waiters
+    /// sharing an executor.
+    template <typename Take>
+    static void complete(Result result, Take take_next) {
+        std::unique_ptr<Completion> batch;
+        while (Waiter* waiter = take_next()) {
+            if (batch && (batch->waiters.size() == Completion::max_size ||
+                          batch->waiters.front()->executor != waiter->executor)) {
+                Completion::post(std::move(batch));
+            }
+            if (!batch) {
+                batch = std::make_unique<Completion>(result);
+            }
+            batch->waiters.push_back(waiter);
+        }
+        if (batch) {
+            Completion::post(std::move(batch));
+        }
+    }
+
+    static void complete_one(std::unique_ptr<Waiter> waiter, Result result) {
+        complete(std::move(result),
+                 [w = waiter.release()]() mutable { return std::exchange(w, nullptr); });
+    }
+
+    /// Builds the key's client for the flight's waiters, on the flight's strand; completes them.
+    static boost::asio::awaitable<void> run_flight(std::shared_ptr<PoolState> self, Key key,
+                                                   std::shared_ptr<Flight> flight) {
+        co_await boost::asio::this_coro::throw_if_cancelled(false);
+        OperationScope scope(*self, /*is_waiter=*/false);
+        for (;;) {
+            Result result;
+            try {
+                result = co_await self->build(key, *flight);
+            } catch (const std::exception&) {  // only allocation failure: build does not throw
+                result = {ResultCode::connect_failed, nullptr};
+            }
+            if (self->finish_flight(key, *flight, std::move(result))) {
+                break;
+            }
+            // Every waiter was cancelled, so the build was, but gets joined since: build for them.
+        }
+    }
+
+    /// Ends a flight: completes its waiters with `result` and forgets it. Returns false instead
+    /// when the build was cancelled because every waiter left, but gets have joined since.
+    bool finish_flight(const Key& key, Flight& flight, Result result) {
+        WaiterList done;
+        {
+            Shard& shard = shard_for(key);
+            std::lock_guard lock(shard.mutex);
+            if (result.ec == boost::asio::error::operation_aborted && !shutting_down() &&
+                !flight.waiters.empty()) {
+                return false;
+            }
+            flight.finished = true;
+            done.splice(done.end(), flight.waiters);
+            shard.flights.erase(key);
+        }
+        flights_.fetch_sub(1, std::memory_order_relaxed);
+        std::size_t count = 0;
+        complete(std::move(result), [&]() -> Waiter* {
+            if (done.empty()) {
+                return nullptr;
+            }
+            Waiter& waiter = done.front();
+            done.pop_front();
+            ++count;
+            return &waiter;
+        });
+        waiters_.fetch_sub(count, std::memory_order_relaxed);
+        return true;
+    }
+
+    /// A waiter's get was cancelled: completes it with `operation_aborted` unless it was completed
+    /// already; cancels the build if nobody else waits for it.
+    void cancel_waiter(Shard& shard, Waiter& waiter) {
+        std::unique_ptr<Waiter> owned;
+        std::shared_ptr<Flight> abandoned;
+        {
+            std::lock_guard lock(shard.mutex);
+            Flight& flight = *waiter.flight;
+            if (flight.finished || !waiter.queued) {
+                return;  // completed already; the completion is on its way
+            }
+            flight.waiters.erase(flight.waiters.iterator_to(waiter));
+            waiter.queued = false;
+            owned.reset(&waiter);
+            if (flight.waiters.empty()) {
+                abandoned = waiter.flight;
+            }
+        }
+        waiters_.fetch_sub(1, std::memory_order_relaxed);
+        complete_one(std::move(owned), Result{boost::asio::error::operation_aborted, nullptr});
+        if (abandoned) {
+            boost::asio::post(abandoned->strand,
+                              [self = this->shared_from_this(), &shard, abandoned] {
+                                  {
+                                      std::lock_guard lock(shard.mutex);
+                                      if (abandoned->finished || !abandoned->waiters.empty()) {
+                                          return;  // ended, or someone joined meanwhile
+                                      }
+                                  }
+                                  if (auto& build = abandoned->build) {
+                                      build->abandoned = true;
+                                      build->timer.cancel();
+                                  }
+                              });
+        }
+    }
+
+    /// Completes every waiting get with `ec` (shutdown); their builds go on until cancelled.
+    void fail_waiters(boost::system::error_code ec) {
+        for (auto& shard : shards_) {
+            std::vector<Waiter*> taken;
+            {
+                std::lock_guard lock(shard.mutex);
+                for (auto& [key, flight] : shard.flights) {
+                    while (!flight->waiters.empty()) {
+                        Waiter& waiter = flight->waiters.front();
+                        flight->waiters.pop_front();
+                        waiter.queued = false;
+                        taken.push_back(&waiter);
+                    }
+                }
+            }
+            waiters_.fetch_sub(taken.size(), std::memory_order_relaxed);
+            std::size_t i = 0;
+            complete(Result{ec, nullptr},
+                     [&]() -> Waiter* { return i < taken.size() ? taken[i++] : nullptr; });
+        }
+    }
+
     /// A build in flight, reachable by shutdown. The timer bounds each wait of the build (slot,
-    /// then factory); shutdown cancels it on the build's strand, which ends whichever wait is
-    /// running.
+    /// then factory); shutdown, or the last waiter leaving, cancels it on the build's strand, which
+    /// ends whichever wait is running.
     struct BuildHandle {
         explicit BuildHandle(const boost::asio::any_io_executor& ex) : executor(ex), timer(ex) {}
         boost::asio::any_io_executor executor;
         boost::asio::steady_timer timer;
+        bool abandoned = false;  // every waiter left; on the strand
     };
 
     /// Counts an operation in flight (and, for gets, a waiter); the last one out after shutdown
@@ -405,10 +680,9 @@ class PoolState
         return shards_[h >> 60];
     }
 
-    /// Under the key's lock: is there still something to build?
-    Recheck recheck(const Key& key, std::uint64_t observed) {
-        Shard& shard = shard_for(key);
-        std::lock_guard lock(shard.mutex);
+    /// Under `shard`'s lock, for a get that missed: is there still something to build (or a build
+    /// in flight to join)? `observed` is `event_seq_` when the get looked first.
+    Recheck recheck(Shard& shard, const Key& key, std::uint64_t observed) {
         auto it = shard.map.find(key);
         if (it == shard.map.end()) {
             return Recheck::build_it();
@@ -425,10 +699,10 @@ class PoolState
             return Recheck::build_it(take_slot(shard, it));
         }
         if (slot.failure) {
-            if (slot.seq > observed) {  // the build this get waited for failed: same error
+            if (slot.seq > observed) {  // a build failed since this get looked: same error
                 return Recheck::finish(slot.failure);
             }
-            if (clock::now() < slot.retry_at) {
+            if (shard.flights.count(key) == 0 && clock::now() < slot.retry_at) {
                 return Recheck::finish(ResultCode::backoff);
             }
         }
@@ -448,9 +722,10 @@ class PoolState
     }
 
     /// Builds the key's client while holding the key's lock.
-    boost::asio::awaitable<Result> build(const Key& key) {
+    boost::asio::awaitable<Result> build(const Key& key, Flight& flight) {
         auto executor = co_await boost::asio::this_coro::executor;
         auto handle = std::make_shared<BuildHandle>(executor);
+        flight.build = handle;
         BuildRegistration registration(*this, handle);
         SlotUnit unit(*this);
         if (slots_) {
@@ -478,7 +753,7 @@ class PoolState
                 asio::co_spawn(executor, call_factory(key), asio::deferred),
                 handle->timer.async_wait(asio::deferred))
                 .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-        const bool cancelled = co_await cancellation_requested();
+        const bool cancelled = handle->abandoned;
         if (made) {
             built_.fetch_add(1, std::memory_order_relaxed);
             live_clients_.fetch_add(1, std::memory_order_relaxed);
@@ -524,12 +799,6 @@ class PoolState
         co_return Result{{}, std::move(made)};
     }
 
-    /// Whether the current get's caller asked for cancellation.
-    static boost::asio::awaitable<bool> cancellation_requested() {
-        auto state = co_await boost::asio::this_coro::cancellation_state;
-        co_return state.cancelled() != boost::asio::cancellation_type::none;
-    }
-
     boost::asio::awaitable<client_ptr> call_factory(const Key& key) {
         co_return co_await factory_(key);
     }
@@ -559,7 +828,7 @@ class PoolState
         if (shutting_down()) {
             co_return ResultCode::shutting_down;
         }
-        if (co_await cancellation_requested()) {
+        if (handle.abandoned) {
             co_return asio::error::operation_aborted;
         }
         logger()->warn("keyedpool: no client slot freed within wait_timeout (max_clients={})",
@@ -738,7 +1007,6 @@ class PoolState
     const PoolOptions options_;
     boost::asio::strand<boost::asio::any_io_executor> strand_;  // sweeper
     std::array<Shard, 16> shards_;
-    KeyedMutex<Key, Hash, KeyEqual> key_locks_;
     std::optional<AsyncSemaphore> slots_;  // max_clients units, when limited
     std::mutex builds_mutex_;
     std::list<std::shared_ptr<BuildHandle>> builds_;  // guarded by builds_mutex_
@@ -749,6 +1017,7 @@ class PoolState
     std::atomic<std::uint64_t> event_seq_{0};
     std::atomic<std::size_t> outstanding_{0};
     std::atomic<std::size_t> cached_{0};
+    std::atomic<std::size_t> flights_{0};
     std::atomic<std::uint64_t> misses_{0};
     std::atomic<std::uint64_t> built_{0};
     std::atomic<std::uint64_t> build_failures_{0};
