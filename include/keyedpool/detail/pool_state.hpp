@@ -746,7 +746,9 @@ class PoolState
         } else {
             handle->timer.expires_at(clock::time_point::max());
         }
-        logger()->debug("keyedpool: building client for {}", describe_key(key));
+        if (auto log = logger(); log->should_log(spdlog::level::debug)) {
+            log->debug("keyedpool: building client for {}", describe_key(key));
+        }
         namespace asio = boost::asio;
         auto [order, exception, made, timer_ec] =
             co_await asio::experimental::make_parallel_group(
@@ -855,7 +857,9 @@ class PoolState
             slot.seq = event_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
             cached_.fetch_add(1, std::memory_order_relaxed);
         }
-        logger()->debug("keyedpool: built client for {}", describe_key(key));
+        if (auto log = logger(); log->should_log(spdlog::level::debug)) {
+            log->debug("keyedpool: built client for {}", describe_key(key));
+        }
         ensure_sweeper();
         return true;
     }
