@@ -32,23 +32,66 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-// KEYS[1] lock key, KEYS[2] fence key; ARGV[1] token, ARGV[2] lease in ms.
-// Returns {1, fencing token} when acquired, {0, remaining lease in ms} when held elsewhere.
+// The waiting queue: KEYS[3] is a list of waiting tokens in arrival order, KEYS[4] a sorted set of
+// the same tokens scored by the server time (ms) until which each keeps its place. A waiter renews
+// its place each time it tries; one that stops trying (its process died) is dropped once its place
+// expires. The lock goes only to a caller when the queue is empty or the caller heads it, so a
+// release hands over to the longest waiter and the releaser cannot barge back in.
+
+// KEYS[1] lock, KEYS[2] fence, KEYS[3] queue, KEYS[4] queue deadlines.
+// ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
+// try-lock, which never queues). Returns {1, fencing token} when acquired, else {0, remaining lease
+// of the holder in ms (negative when none)}.
 constexpr const char* acquire_script = R"lua(
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
+  redis.call('LREM', KEYS[3], 1, gone)
+  redis.call('ZREM', KEYS[4], gone)
+end
+local head = redis.call('LINDEX', KEYS[3], 0)
+if redis.call('EXISTS', KEYS[1]) == 0 and ((not head) or head == ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if head then
+    redis.call('LPOP', KEYS[3])
+    redis.call('ZREM', KEYS[4], ARGV[1])
+  end
   return {1, redis.call('INCR', KEYS[2])}
+end
+local keep = tonumber(ARGV[3])
+if keep > 0 and redis.call('ZADD', KEYS[4], now + keep, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[3], ARGV[1])
 end
 return {0, redis.call('PTTL', KEYS[1])}
 )lua";
 
-// KEYS[1] lock key; ARGV[1] token, ARGV[2] release channel. 1 when released, 0 when not the owner.
+// KEYS[1] lock, KEYS[2] queue; ARGV[1] token, ARGV[2] release channel. Returns 1 when released
+// (and tells the head of the queue, by its token), 0 when not the owner.
 constexpr const char* release_script = R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[1])
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if head then
+    redis.call('PUBLISH', ARGV[2], head)
+  end
   return 1
 end
 return 0
+)lua";
+
+// A waiter giving up (timeout, cancellation). KEYS[1] lock, KEYS[2] queue, KEYS[3] queue deadlines;
+// ARGV[1] token, ARGV[2] release channel. Leaves the queue; if it was in the way of a free lock,
+// tells the new head. Returns 1 when it was queued.
+constexpr const char* leave_script = R"lua(
+local removed = redis.call('LREM', KEYS[2], 1, ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if removed == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if head then
+    redis.call('PUBLISH', ARGV[2], head)
+  end
+end
+return removed
 )lua";
 
 // KEYS[1] lock key; ARGV[1] token, ARGV[2] lease in ms. 1 when extended, 0 when not the owner.
@@ -65,10 +108,12 @@ long long lease_ms(clock::duration lease) {
 
 /// A waiter's wake-up: a timer on the waiter's own executor, cancelled to wake it early.
 struct Waiter {
-    explicit Waiter(const asio::any_io_executor& ex) : executor(ex), timer(ex) {}
+    Waiter(const asio::any_io_executor& ex, std::string t)
+        : executor(ex), timer(ex), token(std::move(t)) {}
     asio::any_io_executor executor;
     asio::steady_timer timer;
-    bool notified = false;  // on `executor`: a wake-up arrived while not sleeping
+    bool notified = false;    // on `executor`: a wake-up arrived while not sleeping
+    const std::string token;  // a release message naming it is its turn
 };
 
 void wake(const std::shared_ptr<Waiter>& waiter) {
@@ -88,10 +133,19 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         std::string sha;  // guarded by scripts_mutex; empty until loaded
     };
 
+    /// A release channel this process listens to. It stays subscribed for a while after its last
+    /// waiter left (up to `max_idle_channels` idle ones), so back-to-back contention on a resource
+    /// does not pay a SUBSCRIBE, and the retry after it, per acquisition.
     struct Channel {
         std::list<std::shared_ptr<Waiter>> waiters;
         const Connection* subscribed_on = nullptr;
+        clock::time_point confirmed_at{};  // when SUBSCRIBE was confirmed on `subscribed_on`
+        bool confirmed = false;
+        std::string missed;  // last token named by a release while no waiter here had it
+        bool idle = false;   // in `idle_channels`
+        std::list<std::string>::iterator idle_pos;
     };
+    static constexpr std::size_t max_idle_channels = 64;
 
     Impl(asio::any_io_executor ex, RedisLockServiceOptions opts)
         : executor(std::move(ex)),
@@ -173,11 +227,18 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         long long remaining_ms = 0;  // of the current holder's lease
     };
 
+    /// How long a waiter keeps its place in the Redis queue without trying again: a few re-check
+    /// intervals (a live waiter tries at least once per interval).
+    long long queue_place_ms() const {
+        return std::max<long long>(1000, 3 * lease_ms(options.recheck_interval));
+    }
+
     asio::awaitable<Attempt> try_acquire(const std::string& resource, const std::string& token,
-                                         clock::duration lease) {
+                                         clock::duration lease, bool queue) {
         const auto key = lock_key(resource);
-        std::vector<std::string> keys{key, key + ":fence"};
-        std::vector<std::string> args{token, std::to_string(lease_ms(lease))};
+        std::vector<std::string> keys{key, key + ":fence", key + ":queue", key + ":queued"};
+        std::vector<std::string> args{token, std::to_string(lease_ms(lease)),
+                                      std::to_string(queue ? queue_place_ms() : 0)};
         auto [ec, reply] = co_await run(acquire, std::move(keys), std::move(args));
         if (ec) {
             co_return Attempt{ec, false, 0, 0};
@@ -205,7 +266,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     asio::awaitable<error_code> release(detail::LockState& state) override {
         const auto key = lock_key(state.resource);
-        std::vector<std::string> keys{key};
+        std::vector<std::string> keys{key, key + ":queue"};
         std::vector<std::string> args{state.token, key + ":released"};
         auto [ec, reply] = co_await run(release_script_, std::move(keys), std::move(args));
         if (ec) {
@@ -214,25 +275,79 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         co_return reply.as_integer() == 1 ? error_code{} : error_code(ResultCode::not_lock_owner);
     }
 
+    /// Takes a waiter that gave up out of the Redis queue (in the background, best effort: if it
+    /// fails, the place expires by itself).
+    void leave_queue(const std::string& resource, const std::string& token) {
+        const auto key = lock_key(resource);
+        asio::co_spawn(
+            executor,
+            [self = shared_from_this(),
+             keys = std::vector<std::string>{key, key + ":queue", key + ":queued"},
+             args = std::vector<std::string>{token, key + ":released"}]() mutable
+            -> asio::awaitable<void> {
+                auto [ec, reply] =
+                    co_await self->run(self->leave_script_, std::move(keys), std::move(args));
+                if (ec) {
+                    logger()->debug("keyedpool: leaving a lock queue failed: {}", ec.message());
+                }
+            },
+            asio::detached);
+    }
+
     // ---- waiting ------------------------------------------------------------------------------
 
-    /// Adds a waiter for `channel`, subscribing first if this subscriber connection is not yet
-    /// subscribed. Returns true when a SUBSCRIBE was sent: its confirmation wakes the waiter (so
-    /// the waiter retries only once the subscription is live).
-    asio::awaitable<bool> add_waiter(const std::string& channel, std::shared_ptr<Waiter> waiter) {
+    /// Registers a waiter for `channel` after a failed attempt sent at `attempt_sent`. Sets
+    /// `waiter->notified` when a release already named it meanwhile (or when the subscription may
+    /// have missed that): the caller tries again at once. When a SUBSCRIBE has to be sent first,
+    /// its confirmation wakes every waiter of the channel to try again.
+    asio::awaitable<void> add_waiter(const std::string& channel, std::shared_ptr<Waiter> waiter,
+                                     clock::time_point attempt_sent) {
         auto [ec, subscriber] =
             co_await connections.async_get("subscriber", asio::as_tuple(asio::use_awaitable));
         std::lock_guard lock(channels_mutex);
         Channel& entry = channels[channel];
+        if (entry.idle) {
+            idle_channels.erase(entry.idle_pos);
+            entry.idle = false;
+        }
         entry.waiters.push_back(waiter);
-        if (ec || entry.subscribed_on == subscriber.get()) {
-            co_return false;  // already subscribed (or no subscriber: rely on re-checks)
+        if (ec) {
+            co_return;  // no subscriber: rely on re-checks
+        }
+        if (entry.subscribed_on == subscriber.get()) {
+            if (!entry.confirmed || entry.confirmed_at > attempt_sent) {
+                // The subscription went live after the attempt (a release in between could be
+                // lost), or is not live yet (its confirmation wakes us).
+                waiter->notified = entry.confirmed;
+            } else if (entry.missed == waiter->token) {
+                waiter->notified = true;  // our turn came before we registered
+            }
+            co_return;
         }
         entry.subscribed_on = subscriber.get();
+        entry.confirmed = false;
         // Initiated under the mutex, so SUBSCRIBE/UNSUBSCRIBE reach the server in decision order.
+        std::weak_ptr<Impl> weak = weak_from_this();
+        const Connection* on = subscriber.get();
         subscriber->async_exec(command("SUBSCRIBE", channel),
-                               [waiter](error_code, Reply) { wake(waiter); });
-        co_return true;
+                               [weak, channel, on](error_code sub_ec, Reply) {
+                                   if (auto self = weak.lock()) {
+                                       self->subscribed(channel, on, !sub_ec);
+                                   }
+                               });
+    }
+
+    void subscribed(const std::string& channel, const Connection* on, bool ok) {
+        std::lock_guard lock(channels_mutex);
+        auto it = channels.find(channel);
+        if (it == channels.end() || it->second.subscribed_on != on) {
+            return;
+        }
+        it->second.confirmed = ok;
+        it->second.confirmed_at = clock::now();
+        for (auto& waiter : it->second.waiters) {
+            wake(waiter);
+        }
     }
 
     void remove_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter) {
@@ -245,9 +360,25 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         if (!it->second.waiters.empty()) {
             return;
         }
+        it->second.idle = true;
+        it->second.idle_pos = idle_channels.insert(idle_channels.end(), channel);
+        if (idle_channels.size() > max_idle_channels) {
+            drop_channel(idle_channels.front());
+        }
+    }
+
+    /// Unsubscribes and forgets an idle channel. Under channels_mutex.
+    void drop_channel(const std::string name) {
+        auto it = channels.find(name);
+        if (it == channels.end()) {
+            return;
+        }
+        if (it->second.idle) {
+            idle_channels.erase(it->second.idle_pos);
+        }
         if (auto subscriber = connections.try_get("subscriber");
             subscriber && subscriber.get() == it->second.subscribed_on) {
-            subscriber->async_exec(command("UNSUBSCRIBE", channel), [](error_code, Reply) {});
+            subscriber->async_exec(command("UNSUBSCRIBE", name), [](error_code, Reply) {});
         }
         channels.erase(it);
     }
@@ -257,9 +388,21 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             return;
         }
         std::lock_guard lock(channels_mutex);
+        // ["message", channel, token of the waiter whose turn it is]
+        if (message.elements().size() < 3) {
+            return;
+        }
+        const std::string next = message.elements()[2].text();
         if (auto it = channels.find(message.elements()[1].text()); it != channels.end()) {
+            bool found = false;
             for (auto& waiter : it->second.waiters) {
-                wake(waiter);
+                if (waiter->token == next) {
+                    wake(waiter);
+                    found = true;
+                }
+            }
+            if (!found) {
+                it->second.missed = next;
             }
         }
     }
@@ -287,41 +430,49 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         //    holder's lease, our deadline, or the re-check interval).
         const std::string token = detail::random_token();
         const std::string channel = self->lock_key(resource) + ":released";
-        auto waiter = std::make_shared<Waiter>(executor);
-        bool waiting = false;
+        auto waiter = std::make_shared<Waiter>(executor, token);
+        bool waiting = false;  // registered for release messages
+        bool queued = false;   // has a place in the Redis queue
+        bool acquired = false;
         struct Unregister {
             Impl& impl;
+            const std::string& resource;
             const std::string& channel;
             std::shared_ptr<Waiter>& waiter;
-            bool& active;
+            const bool& waiting;
+            const bool& queued;
+            const bool& acquired;
             ~Unregister() {
-                if (active) {
+                if (waiting) {
                     impl.remove_waiter(channel, waiter);
                 }
+                if (queued && !acquired) {
+                    impl.leave_queue(resource, waiter->token);
+                }
             }
-        } unregister{*self, channel, waiter, waiting};
+        } unregister{*self, resource, channel, waiter, waiting, queued, acquired};
 
         for (;;) {
             const auto sent_at = clock::now();
-            Attempt attempt = co_await self->try_acquire(resource, token, options.lease);
+            Attempt attempt = co_await self->try_acquire(resource, token, options.lease, !try_only);
             if (attempt.ec) {
                 co_return Acquired{attempt.ec, LockGuard{}};
             }
             if (attempt.acquired) {
+                acquired = true;
                 co_return Acquired{
                     error_code{},
                     detail::make_held_lock(self->executor, self, std::move(resource), token,
                                            attempt.fence, options, std::move(hold), sent_at)};
             }
+            queued = !try_only;
             const auto now = clock::now();
             if (try_only || now >= deadline) {
                 co_return Acquired{gave_up, LockGuard{}};
             }
             if (!waiting) {
                 waiting = true;
-                if (!co_await self->add_waiter(channel, waiter)) {
-                    continue;  // already subscribed: try again at once
-                }
+                co_await self->add_waiter(channel, waiter, sent_at);
             }
             if (waiter->notified) {
                 waiter->notified = false;
@@ -350,8 +501,10 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     Script acquire{acquire_script, {}};
     Script release_script_{release_script, {}};
     Script renew_script_{renew_script, {}};
+    Script leave_script_{leave_script, {}};
     std::mutex channels_mutex;
     std::unordered_map<std::string, Channel> channels;
+    std::list<std::string> idle_channels;  // subscribed, no waiter; oldest first
     std::atomic<std::uint64_t> requests_sent{0};
 };
 

@@ -40,15 +40,23 @@ struct RedisLockServiceOptions {
 /// |----------------------|----------------------------------------------------------------|
 /// | `P{R}`               | the lock: holder's 128-bit random token, with a PX lease       |
 /// | `P{R}:fence`         | the fencing counter, INCR'd atomically with each acquisition   |
-/// | `P{R}:released`      | pub/sub channel, published to on release                       |
+/// | `P{R}:queue`         | list: tokens of the processes waiting, first come first served |
+/// | `P{R}:queued`        | sorted set: each waiting token → server time its place expires |
+/// | `P{R}:released`      | pub/sub channel: on release, the token of the next in line     |
 ///
-/// Acquire, release and renew are Lua scripts (EVALSHA, falling back to EVAL on NOSCRIPT): acquire
-/// = `SET P{R} token NX PX lease` + `INCR P{R}:fence`; release = compare-and-delete + PUBLISH;
-/// renew = compare-and-PEXPIRE. Nobody can release or extend a lock whose token they do not hold.
+/// Acquire, release and renew are Lua scripts (EVALSHA, falling back to EVAL on NOSCRIPT). Acquire
+/// takes the lock (`SET PX` + `INCR P{R}:fence`) only when it is free and the queue is empty or
+/// headed by the caller; otherwise it queues the caller (renewing its place) and returns the
+/// holder's remaining lease. Release = compare-and-delete + PUBLISH of the queue head's token;
+/// renew = compare-and-PEXPIRE. Nobody can release or extend a lock whose token they do not hold,
+/// and a releaser cannot take the lock back ahead of a process already waiting (FIFO across
+/// processes). A waiter that gives up leaves the queue; one whose process died loses its place
+/// after 3 × `recheck_interval` (at least 1 s) without a try.
 ///
 /// Waiting: in one process, waiters for a resource queue locally (FIFO), so only the first contends
 /// in Redis. It subscribes to the release channel, tries again, then sleeps at most
-/// min(remaining lease, remaining wait, `recheck_interval`); a release message wakes it at once.
+/// min(remaining lease, remaining wait, `recheck_interval`); the release message naming it wakes it
+/// at once. So a hand-over costs the release and one acquire, and waiters do not stampede.
 ///
 /// Validity is tracked on `steady_clock` from when the acquire was sent, minus a drift allowance
 /// (1% of the lease + 2 ms). See docs/locks.md for what this does and does not guarantee.
