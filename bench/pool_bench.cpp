@@ -91,7 +91,12 @@ void BM_Pool_Herd(benchmark::State& state) {
         static_cast<double>(factory_calls) / state.iterations();
     state.counters["wake_ns_per_waiter"] = wake_ns_per_waiter / state.iterations();
 }
-BENCHMARK(BM_Pool_Herd)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Pool_Herd)
+    ->Arg(100)
+    ->Arg(1'000)
+    ->Arg(3'000)
+    ->Arg(10'000)
+    ->Unit(benchmark::kMillisecond);
 
 /// Wall time from the first get to the last completion (pool construction and shutdown excluded).
 void BM_Pool_Spread(benchmark::State& state) {
@@ -177,7 +182,12 @@ void BM_Baseline_NaiveHerd(benchmark::State& state) {
     }
     state.counters["factory_calls_per_run"] = static_cast<double>(calls) / state.iterations();
 }
-BENCHMARK(BM_Baseline_NaiveHerd)->Arg(1'000)->Arg(10'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Baseline_NaiveHerd)
+    ->Arg(100)
+    ->Arg(1'000)
+    ->Arg(3'000)
+    ->Arg(10'000)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -13,28 +13,9 @@ echo
 echo "=== 1. KeyedClientPool vs the naive per-key cache ==="
 ./build/release/examples/zombie_connections "$@"
 
-redis_port=""
-redis_dir=$(mktemp -d)
-cleanup() {
-    if [ -f "$redis_dir/redis.pid" ]; then kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true; fi
-    rm -rf "$redis_dir"
-}
-trap cleanup EXIT
-if command -v redis-server >/dev/null; then
-    for _ in $(seq 1 20); do
-        port=$((20000 + RANDOM % 30000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then  # nobody listens there
-            redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-                --daemonize yes --pidfile "$redis_dir/redis.pid" --dir "$redis_dir" \
-                --logfile "$redis_dir/redis.log" >/dev/null
-            for _ in $(seq 1 100); do
-                if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then redis_port=$port; break; fi
-                sleep 0.05
-            done
-            break
-        fi
-    done
-fi
+# shellcheck source=loopback-redis.sh
+source scripts/loopback-redis.sh
+start_loopback_redis
 redis_args=()
 [ -n "$redis_port" ] && redis_args=(--redis-port "$redis_port")
 

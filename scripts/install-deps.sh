@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what keyedpool needs on Debian 12, only if missing. Safe to run repeatedly.
+# Installs what keyedpool needs on Debian 12, only if missing. Safe to run repeatedly. Extra
+# package names given as arguments are installed too (scripts/bench.sh adds its chart maker).
 # Boost must be 1.81 (libboost1.81-dev): Debian's default 1.74 lacks asio::experimental::channel.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ packages=(
     libboost1.81-dev libfmt-dev libspdlog-dev libhiredis-dev
     googletest libgtest-dev libbenchmark-dev
     redis-server redis-tools
+    "$@"
 )
 
 missing=()

@@ -12,7 +12,7 @@ namespace keyedpool {
 /// instant, so on a busy pool they may be mutually inconsistent by a few operations.
 struct PoolStats {
     std::uint64_t hits = 0;            ///< gets and try_gets served from the cache without waiting
-    std::uint64_t misses = 0;          ///< gets that took the slow path (waited for the key's lock)
+    std::uint64_t misses = 0;          ///< gets that took the slow path (joined or started a build)
     std::uint64_t builds = 0;          ///< clients the factory produced
     std::uint64_t build_failures = 0;  ///< factory calls that failed (error, exception, timeout)
     std::uint64_t waiters = 0;         ///< gets currently on the slow path

@@ -721,7 +721,7 @@ class PoolState
         return client;
     }
 
-    /// Builds the key's client while holding the key's lock.
+    /// Builds the key's client for its flight (the only build for that key).
     boost::asio::awaitable<Result> build(const Key& key, Flight& flight) {
         auto executor = co_await boost::asio::this_coro::executor;
         auto handle = std::make_shared<BuildHandle>(executor);

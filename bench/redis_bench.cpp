@@ -1,0 +1,351 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0. The Redis lock on a local redis-server (port in KEYEDPOOL_BENCH_REDIS_PORT; started
+// by scripts/bench.sh), each figure beside a baseline measured in the same run:
+//   pairs      uncontended async_try_lock + async_release per second on one connection, against
+//              SET round trips per second through the same Connection (and, in the write-up,
+//              `redis-benchmark -t set -c 1 -P 1` run by the script against the same server);
+//   pipelined  pairs per second over one connection with many resources locked at once;
+//   contended  16 coroutines on one resource, in 1 process and in 4 processes x 4: hand-off
+//              latency (previous holder starts releasing -> next holder has the lock) p50/p99
+//              against one SET round trip, lock scripts run per acquisition (server side, from
+//              INFO commandstats), and the worst wait against the first-come-first-served ideal.
+#include <keyedpool/logging.hpp>
+#include <keyedpool/redis/connection.hpp>
+#include <keyedpool/redis/lock_service.hpp>
+
+#include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace asio = boost::asio;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::uint16_t redis_port() {
+    const char* port = std::getenv("KEYEDPOOL_BENCH_REDIS_PORT");
+    return port ? static_cast<std::uint16_t>(std::atoi(port)) : 0;
+}
+
+keyedpool::redis::ConnectionConfig redis_config() {
+    keyedpool::redis::ConnectionConfig c;
+    c.host = "127.0.0.1";
+    c.port = redis_port();
+    return c;
+}
+
+keyedpool::redis::RedisLockServiceOptions lock_options() {
+    keyedpool::redis::RedisLockServiceOptions o;
+    o.connection = redis_config();
+    return o;
+}
+
+/// Runs `body()` to completion on a fresh single-threaded io_context.
+template <typename Body>
+void run(Body body) {
+    asio::io_context io;
+    asio::co_spawn(io, body(io.get_executor()), [](std::exception_ptr e) {
+        if (e) {
+            std::rethrow_exception(e);
+        }
+    });
+    io.run();
+}
+
+double seconds_since(clock_type::time_point start) {
+    return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+asio::awaitable<long long> scripts_run(keyedpool::redis::Connection& c) {
+    auto info = co_await c.async_exec(keyedpool::redis::command("INFO", "commandstats"));
+    long long total = 0;
+    for (const char* name : {"cmdstat_evalsha:calls=", "cmdstat_eval:calls="}) {
+        if (auto pos = info.text().find(name); pos != std::string::npos) {
+            total += std::stoll(info.text().substr(pos + std::string(name).size()));
+        }
+    }
+    co_return total;
+}
+
+bool skip_without_server(benchmark::State& state) {
+    if (redis_port() == 0) {
+        state.SkipWithError("KEYEDPOOL_BENCH_REDIS_PORT is not set (scripts/bench.sh sets it)");
+        return true;
+    }
+    return false;
+}
+
+constexpr int pairs_per_run = 2000;
+
+void BM_Baseline_RedisSetRoundTrips(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    double rate = 0;
+    for (auto _ : state) {
+        run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+            auto c = co_await keyedpool::redis::Connection::async_connect(ex, redis_config());
+            const auto start = clock_type::now();
+            for (int i = 0; i < pairs_per_run; ++i) {
+                co_await c->async_exec(keyedpool::redis::command("SET", "bench:set", "v"));
+            }
+            rate += pairs_per_run / seconds_since(start);
+            c->close();
+        });
+    }
+    state.counters["set_per_s"] = rate / state.iterations();
+}
+BENCHMARK(BM_Baseline_RedisSetRoundTrips)->Iterations(3)->Unit(benchmark::kMillisecond);
+
+void BM_Redis_UncontendedPairs(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    double rate = 0;
+    double scripts_per_pair = 0;
+    for (auto _ : state) {
+        run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+            keyedpool::redis::RedisLockService locks(ex, lock_options());
+            auto stats = co_await keyedpool::redis::Connection::async_connect(ex, redis_config());
+            auto warm = co_await locks.async_try_lock("bench:uncontended", 10s);
+            co_await warm.async_release();
+            const auto before = co_await scripts_run(*stats);
+            const auto start = clock_type::now();
+            for (int i = 0; i < pairs_per_run; ++i) {
+                auto guard = co_await locks.async_try_lock("bench:uncontended", 10s);
+                co_await guard.async_release();
+            }
+            rate += pairs_per_run / seconds_since(start);
+            scripts_per_pair +=
+                static_cast<double>(co_await scripts_run(*stats) - before) / pairs_per_run;
+            stats->close();
+        });
+    }
+    state.counters["pairs_per_s"] = rate / state.iterations();
+    state.counters["requests_per_pair"] = scripts_per_pair / state.iterations();
+}
+BENCHMARK(BM_Redis_UncontendedPairs)->Iterations(3)->Unit(benchmark::kMillisecond);
+
+void BM_Redis_PipelinedResources(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    const int resources = static_cast<int>(state.range(0));
+    double rate = 0;
+    for (auto _ : state) {
+        run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+            keyedpool::redis::RedisLockService locks(ex, lock_options());
+            auto warm = co_await locks.async_try_lock("bench:warm", 10s);
+            co_await warm.async_release();
+            const int per_resource = std::max(1, 20'000 / resources);
+            int finished = 0;
+            const auto start = clock_type::now();
+            asio::steady_timer all_done(ex, clock_type::time_point::max());
+            for (int r = 0; r < resources; ++r) {
+                asio::co_spawn(
+                    ex,
+                    [&, name = "bench:pipelined:" + std::to_string(r)]() -> asio::awaitable<void> {
+                        for (int i = 0; i < per_resource; ++i) {
+                            auto guard = co_await locks.async_try_lock(name, 10s);
+                            co_await guard.async_release();
+                        }
+                        if (++finished == resources) {
+                            all_done.cancel();
+                        }
+                    },
+                    asio::detached);
+            }
+            co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+            rate += resources * per_resource / seconds_since(start);
+        });
+    }
+    state.counters["pairs_per_s"] = rate / state.iterations();
+}
+BENCHMARK(BM_Redis_PipelinedResources)
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(128)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+/// One holding of the lock: when it was acquired, when its release started, when the holder
+/// asked for it.
+struct Hold {
+    double asked = 0;     // seconds on steady_clock (CLOCK_MONOTONIC: same across processes)
+    double acquired = 0;  //
+    double released = 0;  // release started
+};
+
+double now_s() {
+    return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count();
+}
+
+/// `contenders` coroutines each take the lock `rounds` times on one resource (holding it for
+/// `hold`), recording every holding.
+std::vector<Hold> contend(int contenders, int rounds, clock_type::duration hold) {
+    std::vector<Hold> holds;
+    run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        keyedpool::redis::RedisLockService locks(ex, lock_options());
+        int finished = 0;
+        asio::steady_timer all_done(ex, clock_type::time_point::max());
+        for (int c = 0; c < contenders; ++c) {
+            asio::co_spawn(
+                ex,
+                [&]() -> asio::awaitable<void> {
+                    asio::steady_timer timer(co_await asio::this_coro::executor);
+                    for (int i = 0; i < rounds; ++i) {
+                        Hold h;
+                        h.asked = now_s();
+                        auto guard = co_await locks.async_lock(
+                            "bench:contended", keyedpool::LockOptions{.wait = 60s, .lease = 10s});
+                        h.acquired = now_s();
+                        timer.expires_after(hold);
+                        co_await timer.async_wait(asio::use_awaitable);
+                        h.released = now_s();
+                        co_await guard.async_release();
+                        holds.push_back(h);
+                    }
+                    if (++finished == contenders) {
+                        all_done.cancel();
+                    }
+                },
+                asio::detached);
+        }
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    });
+    return holds;
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+/// Hand-off figures from every holding (from one or many processes), in acquisition order.
+void report_holds(benchmark::State& state, std::vector<Hold> holds, int contenders,
+                  long long scripts) {
+    std::sort(holds.begin(), holds.end(),
+              [](const Hold& a, const Hold& b) { return a.acquired < b.acquired; });
+    std::vector<double> handoff_ms;
+    std::vector<double> wait_ms;
+    double cycle = 0;
+    for (std::size_t i = 1; i < holds.size(); ++i) {
+        handoff_ms.push_back((holds[i].acquired - holds[i - 1].released) * 1e3);
+        cycle += holds[i].acquired - holds[i - 1].acquired;
+    }
+    for (const auto& h : holds) {
+        wait_ms.push_back((h.acquired - h.asked) * 1e3);
+    }
+    cycle /= std::max<std::size_t>(1, holds.size() - 1);
+    // First come, first served: a waiter waits for every other contender once.
+    const double ideal_wait_ms = (contenders - 1) * cycle * 1e3;
+    const double worst_wait_ms = *std::max_element(wait_ms.begin(), wait_ms.end());
+    state.counters["handoff_p50_ms"] = percentile(handoff_ms, 0.5);
+    state.counters["handoff_p99_ms"] = percentile(handoff_ms, 0.99);
+    state.counters["requests_per_acquisition"] =
+        static_cast<double>(scripts) / static_cast<double>(holds.size());
+    state.counters["worst_wait_ms"] = worst_wait_ms;
+    state.counters["fcfs_ideal_wait_ms"] = ideal_wait_ms;
+    state.counters["worst_wait_vs_fcfs"] = worst_wait_ms / ideal_wait_ms;
+    state.counters["acquisitions"] = static_cast<double>(holds.size());
+}
+
+long long scripts_now() {
+    long long n = 0;
+    run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto c = co_await keyedpool::redis::Connection::async_connect(ex, redis_config());
+        n = co_await scripts_run(*c);
+        c->close();
+    });
+    return n;
+}
+
+constexpr auto hold_time = 1ms;
+
+void BM_Redis_Contended_OneProcess(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    for (auto _ : state) {
+        const auto before = scripts_now();
+        auto holds = contend(16, 25, hold_time);
+        report_holds(state, std::move(holds), 16, scripts_now() - before);
+    }
+}
+BENCHMARK(BM_Redis_Contended_OneProcess)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void BM_Redis_Contended_FourProcesses(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    constexpr int processes = 4;
+    for (auto _ : state) {
+        const auto before = scripts_now();
+        std::vector<pid_t> children;
+        std::vector<std::string> files;
+        for (int p = 0; p < processes; ++p) {
+            files.push_back("/tmp/keyedpool-bench-holds-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(p));
+            const pid_t pid = ::fork();
+            if (pid == 0) {  // child: no asio state inherited (each run() builds its own)
+                auto holds = contend(4, 25, hold_time);
+                std::ofstream out(files.back());
+                for (const auto& h : holds) {
+                    out << fmt::format("{:.9f} {:.9f} {:.9f}\n", h.asked, h.acquired, h.released);
+                }
+                out.close();
+                std::_Exit(out ? 0 : 1);
+            }
+            children.push_back(pid);
+        }
+        bool ok = true;
+        for (pid_t pid : children) {
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+        std::vector<Hold> holds;
+        for (const auto& file : files) {
+            std::ifstream in(file);
+            Hold h;
+            while (in >> h.asked >> h.acquired >> h.released) {
+                holds.push_back(h);
+            }
+            std::remove(file.c_str());
+        }
+        if (!ok || holds.size() != processes * 4 * 25) {
+            state.SkipWithError("a contending process failed");
+            return;
+        }
+        report_holds(state, std::move(holds), processes * 4, scripts_now() - before);
+    }
+}
+BENCHMARK(BM_Redis_Contended_FourProcesses)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    keyedpool::logger()->set_level(spdlog::level::off);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+# Version 1.0.
+"""Writes docs/benchmarks.md and its charts from the Google Benchmark JSON of scripts/bench.sh.
+
+Usage: report.py RESULTS_DIR DOCS_DIR. Every figure is printed beside the baseline measured in the
+same run and the ratio, and checked against the target from the design brief.
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+results_dir, docs_dir = sys.argv[1], sys.argv[2]
+
+
+def load(name):
+    path = os.path.join(results_dir, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def by_name(data):
+    return {b["name"]: b for b in data["benchmarks"]} if data else {}
+
+
+hit, pool, memory, redis = (by_name(load(n)) for n in ("hit_path", "pool", "memory", "redis"))
+redis_benchmark = load("redis_benchmark")
+context = (load("hit_path") or {}).get("context", {})
+
+
+def ns(b):
+    """Real time per iteration in ns."""
+    scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+    return b["real_time"] * scale
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+rows = []  # (case, figure, baseline, ratio, target, verdict)
+
+
+def row(case, figure, baseline, ratio, target, ok):
+    rows.append((case, figure, baseline, ratio, target, verdict(ok) if ok is not None else "—"))
+
+
+# ---- 1. hit path ---------------------------------------------------------------------------------
+if hit:
+    a = ns(hit["BM_Pool_CoAwaitAsyncGetHit"])
+    b = ns(hit["BM_Baseline_CoAwaitPlainCoroutineMapLookup"])
+    row("hit, `co_await async_get`, 1 thread", f"{a:.1f} ns", f"{b:.1f} ns plain coroutine + map",
+        f"{a / b:.2f}×", "≤ 2×", a / b <= 2)
+    a = ns(hit["BM_Pool_TryGetHit"])
+    b = ns(hit["BM_Baseline_MutexMapFind"])
+    row("hit, `try_get`, 1 thread", f"{a:.1f} ns", f"{b:.1f} ns mutex + map + shared_ptr",
+        f"{a / b:.2f}×", "≤ 2×", a / b <= 2)
+    for arg, label in (("1", "hot key"), ("1000", "1,000 keys")):
+        a = ns(hit[f"BM_Pool_CoAwaitAsyncGetHit_2Threads/{arg}/threads:2"])
+        b = ns(hit[f"BM_Baseline_CoAwaitPlainCoroutine_2Threads/{arg}/threads:2"])
+        row(f"hit, `co_await async_get`, 2 threads, {label}", f"{a:.1f} ns",
+            f"{b:.1f} ns plain coroutine + map", f"{a / b:.2f}×", "(no target)", None)
+        a = ns(hit[f"BM_Pool_TryGetHit_2Threads/{arg}/threads:2"])
+        b = ns(hit[f"BM_Baseline_MutexMapFind_2Threads/{arg}/threads:2"])
+        row(f"hit, `try_get`, 2 threads, {label}", f"{a:.1f} ns",
+            f"{b:.1f} ns mutex + map + shared_ptr", f"{a / b:.2f}×", "(no target)", None)
+
+# ---- 2, 3. herd and spread -----------------------------------------------------------------------
+herd_sizes = []
+if pool:
+    post = ns(pool["BM_Baseline_PostRoundTrip"])
+    herd_sizes = sorted(int(n.split("/")[1]) for n in pool if n.startswith("BM_Pool_Herd/"))
+    h = pool["BM_Pool_Herd/10000"]
+    naive = pool["BM_Baseline_NaiveHerd/10000"]
+    row("herd, 10,000 waiters: factory calls", f"{h['factory_calls_per_run']:.0f}",
+        f"{naive['factory_calls_per_run']:.0f} naive double-checked cache", "—", "exactly 1",
+        h["factory_calls_per_run"] == 1)
+    wake = h["wake_ns_per_waiter"]
+    row("herd, 10,000 waiters: wake-up per waiter", f"{wake:.0f} ns",
+        f"{post:.0f} ns one `asio::post` round trip", f"{wake / post:.2f}×", "≤ 3×",
+        wake / post <= 3)
+    s = pool["BM_Pool_Spread/manual_time"]
+    g = pool["BM_Baseline_GlobalLockSpread/iterations:1"]
+    spread_ms = ns(s) / 1e6
+    global_ms = ns(g) / 1e6
+    row("spread, 1,000 keys × 10 waiters, 1 ms factory: total", f"{spread_ms:.1f} ms",
+        "1 ms floor (the factory)", f"{spread_ms:.1f}×", "≤ 5 ms", spread_ms <= 5)
+    row("spread: against one global lock", f"{spread_ms:.1f} ms", f"{global_ms:.0f} ms global lock",
+        f"{global_ms / spread_ms:.0f}× faster", "≥ 100× faster", global_ms / spread_ms >= 100)
+
+# ---- 4. memory -----------------------------------------------------------------------------------
+if memory:
+    k = memory["BM_Pool_BytesPerCachedKey/iterations:1"]["bytes_per_key"]
+    m = memory["BM_Baseline_MapBytesPerKey/iterations:1"]["bytes_per_key"]
+    row("memory per cached key, beyond key + client", f"{k:.0f} B",
+        f"{m:.0f} B `unordered_map<int, shared_ptr>`", f"{k / m:.2f}×", "≤ 256 B", k <= 256)
+    w = memory["BM_Pool_WaiterBytes/iterations:1"]["bytes_per_waiter"]
+    t = memory["BM_Baseline_TimerWaiterBytes/iterations:1"]["bytes_per_waiter"]
+    row("memory per waiting coroutine (frame included)", f"{w:.0f} B",
+        f"{t:.0f} B coroutine waiting on a timer", f"{w / t:.2f}× (+{w - t:.0f} B)", "(no target)",
+        None)
+    c = memory["BM_Pool_MillionKeyChurn/iterations:1"]
+    row("1,000,000 churned keys, idle eviction: lock map at the end",
+        f"{c['lock_entries_end']:.0f} entries, {c['cached_end']:.0f} cached",
+        "0 at the start", "—", "back to 0", c["lock_entries_end"] == 0 and c["cached_end"] == 0)
+    row("1,000,000 churned keys: heap and RSS, end vs start",
+        f"+{c['heap_growth_bytes'] / 1024:.1f} KiB heap, RSS {c['rss_end_mib']:.1f} MiB",
+        f"RSS {c['rss_start_mib']:.1f} MiB at the start",
+        f"{c['rss_end_mib'] / c['rss_start_mib']:.3f}×", "(no growth)",
+        c["heap_growth_bytes"] < 1 << 20)
+
+# ---- 5. Redis ------------------------------------------------------------------------------------
+if redis and redis_benchmark:
+    rb = float(redis_benchmark["set_per_s"])
+    u = redis["BM_Redis_UncontendedPairs/iterations:3"]
+    own_set = redis["BM_Baseline_RedisSetRoundTrips/iterations:3"]["set_per_s"]
+    row("Redis, uncontended try_lock + release pairs/s", f"{u['pairs_per_s']:.0f}/s",
+        f"{rb:.0f}/s `redis-benchmark -t set -c 1 -P 1`", f"{100 * u['pairs_per_s'] / rb:.0f}%",
+        "≥ 45%", u["pairs_per_s"] / rb >= 0.45)
+    row("Redis, uncontended: lock requests per pair", f"{u['requests_per_pair']:.2f}",
+        f"{own_set:.0f}/s SET through the same `Connection`",
+        f"{100 * u['pairs_per_s'] / own_set:.0f}% of it", "2", u["requests_per_pair"] <= 2)
+    for n in sorted(x for x in redis if x.startswith("BM_Redis_PipelinedResources/")):
+        resources = n.split("/")[1]
+        row(f"Redis, pipelined: {resources} resources on one connection",
+            f"{redis[n]['pairs_per_s']:.0f} pairs/s", f"{rb:.0f}/s redis-benchmark SET",
+            f"{redis[n]['pairs_per_s'] / rb:.2f}×", "(no target)", None)
+    for n, label in (("BM_Redis_Contended_OneProcess/iterations:1", "16 coroutines, 1 process"),
+                     ("BM_Redis_Contended_FourProcesses/iterations:1", "4 processes × 4")):
+        c = redis[n]
+        rtt_ms = 1e3 / own_set
+        row(f"Redis, {label}: lock requests per acquisition",
+            f"{c['requests_per_acquisition']:.2f}", "peers 2.0–4.7 (design brief)", "—", "≤ 3",
+            c["requests_per_acquisition"] <= 3.0)
+        row(f"Redis, {label}: hand-off p50 / p99",
+            f"{c['handoff_p50_ms']:.3f} / {c['handoff_p99_ms']:.3f} ms",
+            f"{rtt_ms:.3f} ms one SET round trip", f"{c['handoff_p50_ms'] / rtt_ms:.1f} round trips",
+            "p50 ≤ 2 round trips", c["handoff_p50_ms"] <= 2 * rtt_ms)
+        row(f"Redis, {label}: worst wait", f"{c['worst_wait_ms']:.1f} ms",
+            f"{c['fcfs_ideal_wait_ms']:.1f} ms first-come-first-served ideal",
+            f"{c['worst_wait_vs_fcfs']:.2f}×", "≤ 2×", c["worst_wait_vs_fcfs"] <= 2)
+
+# ---- charts --------------------------------------------------------------------------------------
+images = os.path.join(docs_dir, "images")
+os.makedirs(images, exist_ok=True)
+charts = []
+if pool and herd_sizes:
+    post = ns(pool["BM_Baseline_PostRoundTrip"])
+    wake = [pool[f"BM_Pool_Herd/{n}"]["wake_ns_per_waiter"] for n in herd_sizes]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(herd_sizes, wake, marker="o", label="KeyedClientPool: wake-up per waiter")
+    ax.axhline(post, color="grey", linestyle="--", label="one asio::post round trip")
+    ax.axhline(3 * post, color="red", linestyle=":", label="target: 3 × post round trip")
+    ax.set_xscale("log")
+    ax.set_xlabel("waiters on one key (1 ms factory)")
+    ax.set_ylabel("ns per waiter")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Herd wake-up after the build")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(images, "herd_wakeup.svg"))
+    charts.append(("herd_wakeup.svg", "Herd wake-up per waiter against one post round trip"))
+
+    pool_calls = [pool[f"BM_Pool_Herd/{n}"]["factory_calls_per_run"] for n in herd_sizes]
+    naive_calls = [pool[f"BM_Baseline_NaiveHerd/{n}"]["factory_calls_per_run"] for n in herd_sizes]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    x = range(len(herd_sizes))
+    ax.bar([i - 0.2 for i in x], naive_calls, width=0.4, label="naive double-checked cache")
+    ax.bar([i + 0.2 for i in x], pool_calls, width=0.4, label="KeyedClientPool")
+    ax.set_xticks(list(x), [f"{n:,}" for n in herd_sizes])
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent gets of one key")
+    ax.set_ylabel("connections created (log)")
+    ax.set_title("Connections created by a herd")
+    for i, v in enumerate(pool_calls):
+        ax.annotate(f"{v:.0f}", (i + 0.2, v), ha="center", va="bottom", fontsize=8)
+    for i, v in enumerate(naive_calls):
+        ax.annotate(f"{v:.0f}", (i - 0.2, v), ha="center", va="bottom", fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(images, "herd_connections.svg"))
+    charts.append(("herd_connections.svg", "Connections created: naive cache vs KeyedClientPool"))
+
+if redis:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    labels, p50, p99 = [], [], []
+    for n, label in (("BM_Redis_Contended_OneProcess/iterations:1", "16 coroutines\n1 process"),
+                     ("BM_Redis_Contended_FourProcesses/iterations:1", "4 processes × 4")):
+        labels.append(label)
+        p50.append(redis[n]["handoff_p50_ms"])
+        p99.append(redis[n]["handoff_p99_ms"])
+    x = range(len(labels))
+    ax.bar([i - 0.2 for i in x], p50, width=0.4, label="p50")
+    ax.bar([i + 0.2 for i in x], p99, width=0.4, label="p99")
+    own_set = redis["BM_Baseline_RedisSetRoundTrips/iterations:3"]["set_per_s"]
+    ax.axhline(2e3 / own_set, color="red", linestyle=":", label="target p50: 2 round trips")
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("ms (release start → next holder)")
+    ax.set_title("Redis lock hand-off latency")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(images, "redis_handoff.svg"))
+    charts.append(("redis_handoff.svg", "Redis lock hand-off latency, p50 and p99"))
+
+
+# ---- write-up ------------------------------------------------------------------------------------
+def redis_version():
+    try:
+        return subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
+                              check=False).stdout.split()[2]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+lines = [
+    "# Benchmarks",
+    "",
+    "<!-- Generated by bench/report.py from bench/results/*.json (scripts/bench.sh). Do not edit:"
+    " run `bash scripts/bench.sh` to regenerate. -->",
+    "",
+    "Every figure below stands beside a baseline measured **in the same run on the same machine**,"
+    " and is judged by the ratio: these machines are shared and noisy, so absolute times alone mean"
+    " little. Targets come from the design brief (`DESIGN.md`, \"Figures to beat\").",
+    "",
+    "## Reproduce",
+    "",
+    "```sh",
+    "bash scripts/bench.sh          # Release build, runs everything, rewrites this page and charts",
+    "```",
+    "",
+    "It installs what is missing (Debian packages only, including python3-matplotlib for the"
+    " charts), starts a throwaway `redis-server` on a free 127.0.0.1 port, runs"
+    " `redis-benchmark -t set -c 1 -P 1` against it as the Redis baseline, writes Google Benchmark"
+    " JSON to `bench/results/`, and regenerates this page from that JSON.",
+    "",
+    "## Machine",
+    "",
+    f"- {context.get('num_cpus', '?')} CPUs at {context.get('mhz_per_cpu', '?')} MHz,"
+    f" {platform.system()} {platform.release()}, load average at start"
+    f" {', '.join(f'{x:.2f}' for x in context.get('load_avg', []))}",
+    f"- run on {context.get('date', '?')}; Release build (`-O3`); Google Benchmark"
+    f" {context.get('library_version', '')} from Debian (its \"library built as DEBUG\" warning is"
+    " about the Debian package itself, not our code)",
+    f"- Redis {redis_version()} on 127.0.0.1, no persistence",
+    "",
+    "## Results",
+    "",
+    "| case | keyedpool | baseline (same run) | ratio | target | |",
+    "|---|---|---|---|---|---|",
+]
+for r in rows:
+    lines.append("| " + " | ".join(r) + " |")
+lines += [""]
+for file, title in charts:
+    lines += [f"![{title}](images/{file})", ""]
+lines += [
+    "## Method",
+    "",
+    "- **Hit path** (`bench/hit_path_bench.cpp`): a cached healthy key. Baselines: a `co_await` of"
+    " a plain coroutine returning the client from an `unordered_map`, and `std::mutex` +"
+    " `unordered_map::find` + `shared_ptr` copy (`bench/baselines.hpp`). Two-thread cases run the"
+    " same loops on two benchmark threads against one pool on a 2-thread `thread_pool`, on one hot"
+    " key and spread over 1,000 keys.",
+    "- **Herd** (`bench/pool_bench.cpp`): N gets of one key with a factory that waits 1 ms on a"
+    " timer. Wake-up = time from the factory returning to the last waiter's handler running,"
+    " divided by N; baseline: one `asio::post` + `run_one` round trip. The naive baseline is the"
+    " double-checked cache that releases its lock while connecting; its factory calls are the"
+    " extra connections it opens.",
+    "- **Spread**: 10,000 gets over 1,000 keys (10 each), 1 ms factory; wall time from the first"
+    " get to the last completion. Baseline: one async lock around the whole get (build included),"
+    " the rejected design.",
+    "- **Memory** (`bench/memory_bench.cpp`): heap bytes in use from glibc's `mallinfo2` (it sees"
+    " Asio's own recycled allocations, which bypass `operator new`). Per cached key: 100,000 keys"
+    " cached, minus one `make_shared<Client>` and the `int` key each. Per waiter: 10,000 spawned"
+    " coroutines waiting in `async_get` for one build, against 10,000 waiting on a timer. Churn:"
+    " 1,000,000 distinct keys built 10,000 at a time with `idle_timeout` = 1 ms, the sweeper"
+    " evicting between batches.",
+    "- **Redis** (`bench/redis_bench.cpp`): uncontended `async_try_lock` + `async_release` on one"
+    " resource, sequentially, on one connection. Contended: 16 coroutines take one resource 25"
+    " times each, holding it 1 ms; in one process, then in 4 forked processes × 4 coroutines."
+    " Hand-off = previous holder starts its release → next holder has the lock (steady_clock is"
+    " CLOCK_MONOTONIC, comparable across processes). Lock requests per acquisition are counted by"
+    " the server (`INFO commandstats`, EVALSHA + EVAL). Worst wait is compared with the"
+    " first-come-first-served ideal, (contenders − 1) × the mean time between acquisitions.",
+    "",
+    "## What limits the figures",
+    "",
+    "- **Spread total**: each build is a coroutine on a strand of its own, the factory call and its"
+    " timeout race in a `parallel_group`, and shutdown/abandonment cancel through a timer; on one"
+    " thread that Asio machinery costs roughly 10 µs per build, so 1,000 builds cannot finish in"
+    " the 4 ms left above the 1 ms factory. The ratio against the global lock is what the design"
+    " buys; the absolute total is bounded by per-build overhead, not by waiting.",
+    "- **Redis uncontended pairs/s**: a pair is two round trips of a Lua script (the acquire"
+    " script also maintains the FIFO queue), against one plain SET per round trip for the"
+    " baseline, so 50% is the ceiling; the rest is script execution on the server and our client's"
+    " per-operation work (local queue, strand hops, guard) on the same 2 cores.",
+    "- **Two-thread hot key**: both threads take the same shard mutex and bump the same"
+    " `shared_ptr` count; spread over 1,000 keys, the 16 shards keep `try_get` well under the"
+    " single-mutex baseline.",
+    "",
+]
+with open(os.path.join(docs_dir, "benchmarks.md"), "w") as f:
+    f.write("\n".join(lines))
+print(f"report: {len(rows)} figures, {len(charts)} charts")

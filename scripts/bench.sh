@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in Release, runs them (the Redis ones against a redis-server this script
+# starts on a free loopback port, beside `redis-benchmark -t set -c 1 -P 1` on the same server),
+# writes the JSON to bench/results/, and regenerates docs/benchmarks.md and its charts from it.
+# Extra arguments go to every benchmark binary (e.g. --benchmark_repetitions=3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh python3-matplotlib
+cmake --preset release >/dev/null
+cmake --build --preset release --target keyedpool_bench keyedpool_pool_bench keyedpool_memory_bench \
+    keyedpool_redis_bench
+
+out=bench/results
+mkdir -p "$out"
+run() {  # run NAME BINARY [args...]
+    local name=$1 binary=$2
+    shift 2
+    echo "=== $name ==="
+    "./build/release/bench/$binary" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
+        "$@"
+}
+run hit_path keyedpool_bench "$@"
+run pool keyedpool_pool_bench "$@"
+run memory keyedpool_memory_bench "$@"
+
+# shellcheck source=loopback-redis.sh
+source scripts/loopback-redis.sh
+start_loopback_redis
+if [ -z "$redis_port" ]; then
+    echo "bench: no redis-server could be started; the Redis figures are left out" >&2
+    rm -f "$out/redis.json" "$out/redis_benchmark.json"
+else
+    echo "=== redis-benchmark -t set -c 1 -P 1 (baseline, same server) ==="
+    rps=$(redis-benchmark -p "$redis_port" -t set -c 1 -P 1 -n 20000 -q --csv | tail -1 |
+        cut -d, -f2 | tr -d '"')
+    echo "SET: $rps requests per second"
+    printf '{"tool": "redis-benchmark -t set -c 1 -P 1 -n 20000", "set_per_s": %s}\n' "$rps" \
+        >"$out/redis_benchmark.json"
+    KEYEDPOOL_BENCH_REDIS_PORT=$redis_port run redis keyedpool_redis_bench "$@"
+fi
+
+# Debian's python3, which has python3-matplotlib (a python3 earlier on PATH may not).
+/usr/bin/python3 bench/report.py "$out" docs
+echo "bench: wrote $out/*.json, docs/benchmarks.md and docs/images/*.svg"
