@@ -36,13 +36,17 @@ namespace {
 // the same tokens scored by the server time (ms) until which each keeps its place. A waiter renews
 // its place each time it tries; one that stops trying (its process died) is dropped once its place
 // expires. The lock goes only to a caller when the queue is empty or the caller heads it, so a
-// release hands over to the longest waiter and the releaser cannot barge back in.
+// release hands over to the longest waiter and the releaser cannot barge back in. The common
+// uncontended case (no queue, lock free) is tried first with the fewest server calls.
 
 // KEYS[1] lock, KEYS[2] fence, KEYS[3] queue, KEYS[4] queue deadlines.
 // ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
 // try-lock, which never queues). Returns {1, fencing token} when acquired, else {0, remaining lease
 // of the holder in ms (negative when none)}.
 constexpr const char* acquire_script = R"lua(
+if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('INCR', KEYS[2])}
+end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
