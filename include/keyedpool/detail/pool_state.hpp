@@ -381,6 +381,8 @@ class PoolState
 
     /// Takes a waiter out of its flight when its get is cancelled.
     struct CancelWaiter {
+        CancelWaiter(std::shared_ptr<PoolState> s, Shard* sh, Waiter* w)
+            : state(std::move(s)), shard(sh), waiter(w) {}
         std::shared_ptr<PoolState> state;
         Shard* shard;
         Waiter* waiter;
