@@ -15,6 +15,9 @@
 
 #include <random>
 
+#include <sys/types.h>
+#include <unistd.h>
+
 namespace keyedpool {
 
 namespace asio = boost::asio;
@@ -23,11 +26,16 @@ using boost::system::error_code;
 namespace detail {
 
 std::string random_token() {
-    thread_local std::mt19937_64 engine{[] {
+    // Seeded per thread, and again after a fork: a child process must not repeat its parent's
+    // (or a sibling's) tokens, or two processes would own one lock.
+    thread_local std::mt19937_64 engine;
+    thread_local pid_t seeded_in = 0;
+    if (const pid_t pid = ::getpid(); seeded_in != pid) {
         std::random_device device;
         std::seed_seq seed{device(), device(), device(), device(), device(), device()};
-        return std::mt19937_64(seed);
-    }()};
+        engine.seed(seed);
+        seeded_in = pid;
+    }
     return fmt::format("{:016x}{:016x}", engine(), engine());
 }
 

@@ -416,6 +416,44 @@ TEST_F(RedisProcessTest, AWaiterThatGivesUpLeavesTheQueue) {
     });
 }
 
+// A prefork server takes locks, then forks workers: each process must draw its own tokens (a token
+// is the proof of ownership; two processes drawing the same one would own one lock together).
+TEST(LockTokens, AForkedChildDoesNotRepeatItsParentsTokens) {
+    (void)detail::random_token();  // the parent's generator is seeded before the fork
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        std::string tokens;
+        for (int i = 0; i < 4; ++i) {
+            tokens += detail::random_token();
+        }
+        const bool written =
+            ::write(fds[1], tokens.data(), tokens.size()) == static_cast<ssize_t>(tokens.size());
+        std::_Exit(written ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string child(4 * 32, '\0');
+    std::size_t got = 0;
+    while (got < child.size()) {
+        const ssize_t n = ::read(fds[0], child.data() + got, child.size() - got);
+        if (n <= 0) {
+            break;
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_EQ(got, child.size());
+    for (int i = 0; i < 4; ++i) {
+        const std::string mine = detail::random_token();
+        EXPECT_EQ(child.find(mine), std::string::npos) << "the child repeated token " << mine;
+    }
+}
+
 TEST(RedisUnreachable, FailsWithConnectFailedOrTimeoutWithinTheConfiguredTime) {
     QuietLogger quiet;
     asio::io_context io;
