@@ -32,6 +32,11 @@ class MutexMap {
 };
 
 /// Floor for async_get: a plain coroutine returning the client from an unordered_map.
+/// The factory of the benchmarks' pools: a client at once.
+inline boost::asio::awaitable<ClientPtr> make_client(const int& key) {
+    co_return std::make_shared<Client>(Client{key});
+}
+
 inline boost::asio::awaitable<ClientPtr> plain_get(std::unordered_map<int, ClientPtr>& map,
                                                    int key) {
     co_return map.find(key)->second;

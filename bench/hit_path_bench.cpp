@@ -17,9 +17,7 @@ namespace {
 
 using Pool = keyedpool::KeyedClientPool<int, Client>;
 
-asio::awaitable<ClientPtr> make_client(const int& key) {
-    co_return std::make_shared<Client>(Client{key});
-}
+using keyedpool::bench::make_client;
 
 // Runs `body` inside a coroutine on a single-threaded io_context (the state loop runs in it).
 template <typename Body>
@@ -149,5 +147,3 @@ void BM_Pool_CoAwaitAsyncGetHit_2Threads(benchmark::State& state) {
 BENCHMARK(BM_Pool_CoAwaitAsyncGetHit_2Threads)->Arg(1)->Arg(1000)->Threads(2);
 
 }  // namespace
-
-BENCHMARK_MAIN();

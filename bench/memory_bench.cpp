@@ -9,10 +9,8 @@
 #include "baselines.hpp"
 
 #include <keyedpool/keyed_client_pool.hpp>
-#include <keyedpool/logging.hpp>
 
 #include <benchmark/benchmark.h>
-#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 
 #include <cstdlib>
@@ -41,9 +39,7 @@ namespace {
 
 using Pool = keyedpool::KeyedClientPool<int, Client>;
 
-asio::awaitable<ClientPtr> make_client(const int& key) {
-    co_return std::make_shared<Client>(Client{key});
-}
+using keyedpool::bench::make_client;
 
 long long bytes_of_one_client() {
     const auto before = heap_bytes();
@@ -190,14 +186,3 @@ void BM_Pool_MillionKeyChurn(benchmark::State& state) {
 BENCHMARK(BM_Pool_MillionKeyChurn)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    keyedpool::logger()->set_level(spdlog::level::off);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-}

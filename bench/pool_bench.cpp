@@ -9,10 +9,8 @@
 
 #include <keyedpool/async_mutex.hpp>
 #include <keyedpool/keyed_client_pool.hpp>
-#include <keyedpool/logging.hpp>
 
 #include <benchmark/benchmark.h>
-#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 
 #include <chrono>
@@ -57,6 +55,14 @@ void BM_Baseline_PostRoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_Baseline_PostRoundTrip);
 
+/// Waiters per herd, for the pool and the naive baseline alike.
+void herd_sizes(benchmark::internal::Benchmark* b) {
+    for (int waiters : {100, 1'000, 3'000, 10'000}) {
+        b->Arg(waiters);
+    }
+    b->Unit(benchmark::kMillisecond);
+}
+
 void BM_Pool_Herd(benchmark::State& state) {
     const int waiters = static_cast<int>(state.range(0));
     double wake_ns_per_waiter = 0;
@@ -91,12 +97,7 @@ void BM_Pool_Herd(benchmark::State& state) {
         static_cast<double>(factory_calls) / state.iterations();
     state.counters["wake_ns_per_waiter"] = wake_ns_per_waiter / state.iterations();
 }
-BENCHMARK(BM_Pool_Herd)
-    ->Arg(100)
-    ->Arg(1'000)
-    ->Arg(3'000)
-    ->Arg(10'000)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Pool_Herd)->Apply(herd_sizes);
 
 /// Wall time from the first get to the last completion (pool construction and shutdown excluded).
 void BM_Pool_Spread(benchmark::State& state) {
@@ -182,22 +183,6 @@ void BM_Baseline_NaiveHerd(benchmark::State& state) {
     }
     state.counters["factory_calls_per_run"] = static_cast<double>(calls) / state.iterations();
 }
-BENCHMARK(BM_Baseline_NaiveHerd)
-    ->Arg(100)
-    ->Arg(1'000)
-    ->Arg(3'000)
-    ->Arg(10'000)
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Baseline_NaiveHerd)->Apply(herd_sizes);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    keyedpool::logger()->set_level(spdlog::level::off);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-}

@@ -9,12 +9,10 @@
 //              latency (previous holder starts releasing -> next holder has the lock) p50/p99
 //              against one SET round trip, lock scripts run per acquisition (server side, from
 //              INFO commandstats), and the worst wait against the first-come-first-served ideal.
-#include <keyedpool/logging.hpp>
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 
 #include <benchmark/benchmark.h>
-#include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
 
 #include <algorithm>
@@ -338,14 +336,3 @@ void BM_Redis_Contended_FourProcesses(benchmark::State& state) {
 BENCHMARK(BM_Redis_Contended_FourProcesses)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    keyedpool::logger()->set_level(spdlog::level::off);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
-        return 1;
-    }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-}

@@ -313,10 +313,11 @@ lines += [
     " is ≈ 3–4 SET round trips there against ≈ 1.8 in one process, and the worst wait stays within"
     " 2× of first-come-first-served. With one contender per process"
     " (`tests/integration/redis_process_test.cpp`) an acquisition costs exactly 3.00 lock requests"
-    " (the try that queues, the acquire when its turn is published, the release); with four"
-    " coroutines per process this run measured slightly more, from occasional extra tries whose"
-    " cause (a release message racing a waiter's registration is the suspect) is not yet pinned"
-    " down.",
+    " (the try that queues, the acquire when its turn is published, the release). The few hundredths"
+    " above 3 are one extra try per process, made when its first waiter registers before the"
+    " process's SUBSCRIBE to the release channel is confirmed (a release in that window could be"
+    " missed, so it checks once more). An earlier excess of ≈ 0.15 came from forked processes"
+    " drawing the same lock tokens (the generator is now reseeded after fork).",
     "- **Two-thread hot key**: both threads take the same shard mutex and bump the same"
     " `shared_ptr` count; spread over 1,000 keys, the 16 shards keep `try_get` well under the"
     " single-mutex baseline.",
