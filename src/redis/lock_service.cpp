@@ -349,6 +349,9 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         }
         it->second.confirmed = ok;
         it->second.confirmed_at = clock::now();
+        if (!ok) {
+            it->second.subscribed_on = nullptr;  // the next waiter subscribes again
+        }
         for (auto& waiter : it->second.waiters) {
             wake(waiter);
         }
@@ -371,7 +374,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         }
     }
 
-    /// Unsubscribes and forgets an idle channel. Under channels_mutex.
+    /// Unsubscribes and forgets an idle channel. Under channels_mutex. `name` is a copy: the
+    /// caller's string may be the `idle_channels` element this erases.
     void drop_channel(const std::string name) {
         auto it = channels.find(name);
         if (it == channels.end()) {

@@ -75,8 +75,8 @@ std::string describe_key(const Key& key) {
 ///   factory, never suspend, and never call `Traits::close`.
 /// - A `Flight` is created by the first get that misses and runs its build (`run_flight`) on a
 ///   strand of its own; only that build creates, replaces or fails the key's client. When it ends
-///   it takes every waiter off the flight under the shard lock in O(1) and posts each its result:
-///   one post per waiter, no hand-off chain.
+///   it takes every waiter off the flight under the shard lock in O(1) and completes them in
+///   batches (one post per run of waiters sharing an executor), with no hand-off chain.
 /// - `builds_`: handles of builds in flight, so shutdown can cancel them (std::mutex).
 /// - `sweep_timer_`: on `strand_`.
 /// - counters: atomics.
@@ -356,7 +356,10 @@ class PoolState
         WaiterList waiters;                                        // guarded by the shard lock
         bool finished = false;                                     // guarded by the shard lock
         boost::asio::strand<boost::asio::any_io_executor> strand;  // runs the build
-        std::shared_ptr<BuildHandle> build;                        // the current build; on `strand`
+        // The current build, on `strand`. Not owned: a handle (its timer, its type-erased strand
+        // executor) is destroyed by its build on the strand, never by a waiter's last reference
+        // to the flight on another thread.
+        std::weak_ptr<BuildHandle> build;
     };
 
     struct alignas(64) Shard {
@@ -565,7 +568,7 @@ class PoolState
                                           return;  // ended, or someone joined meanwhile
                                       }
                                   }
-                                  if (auto& build = abandoned->build) {
+                                  if (auto build = abandoned->build.lock()) {
                                       build->abandoned = true;
                                       build->timer.cancel();
                                   }
