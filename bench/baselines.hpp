@@ -4,6 +4,7 @@
 #define KEYEDPOOL_BENCH_BASELINES_HPP
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <memory>
 #include <mutex>
@@ -35,6 +36,14 @@ class MutexMap {
 /// The factory of the benchmarks' pools: a client at once.
 inline boost::asio::awaitable<ClientPtr> make_client(const int& key) {
     co_return std::make_shared<Client>(Client{key});
+}
+
+/// Shuts `pool` down and runs `io` until every client is closed (outside the timed region).
+template <typename Pool, typename IoContext>
+void shutdown_and_drain(Pool& pool, IoContext& io) {
+    pool.async_shutdown(boost::asio::detached);
+    io.restart();
+    io.run();
 }
 
 inline boost::asio::awaitable<ClientPtr> plain_get(std::unordered_map<int, ClientPtr>& map,

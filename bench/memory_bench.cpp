@@ -79,9 +79,7 @@ void BM_Pool_BytesPerCachedKey(benchmark::State& state) {
             if (pool.size() != static_cast<std::size_t>(keys)) {
                 state.SkipWithError("not every key was cached");
             }
-            pool.async_shutdown(asio::detached);
-            io.restart();
-            io.run();
+            keyedpool::bench::shutdown_and_drain(pool, io);
         }
         state.counters["bytes_per_key"] =
             static_cast<double>(used - keys * bytes_of_one_client()) / keys -
@@ -136,9 +134,7 @@ void BM_Pool_WaiterBytes(benchmark::State& state) {
         }
         gate.cancel();
         io.run();
-        pool.async_shutdown(asio::detached);
-        io.restart();
-        io.run();
+        keyedpool::bench::shutdown_and_drain(pool, io);
     }
 }
 BENCHMARK(BM_Pool_WaiterBytes)->Iterations(1);
@@ -178,9 +174,7 @@ void BM_Pool_MillionKeyChurn(benchmark::State& state) {
         state.counters["rss_end_mib"] = static_cast<double>(rss_bytes()) / (1 << 20);
         state.counters["builds"] = static_cast<double>(pool.stats().builds);
         state.counters["evictions"] = static_cast<double>(pool.stats().evictions);
-        pool.async_shutdown(asio::detached);
-        io.restart();
-        io.run();
+        keyedpool::bench::shutdown_and_drain(pool, io);
     }
 }
 BENCHMARK(BM_Pool_MillionKeyChurn)->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -89,9 +89,7 @@ void BM_Pool_Herd(benchmark::State& state) {
         if (served != waiters) {
             state.SkipWithError("not every waiter was served");
         }
-        pool.async_shutdown(asio::detached);
-        io.restart();
-        io.run();
+        keyedpool::bench::shutdown_and_drain(pool, io);
     }
     state.counters["factory_calls_per_run"] =
         static_cast<double>(factory_calls) / state.iterations();
@@ -125,9 +123,7 @@ void BM_Pool_Spread(benchmark::State& state) {
         if (served != 10'000) {
             state.SkipWithError("not every get was served");
         }
-        pool.async_shutdown(asio::detached);
-        io.restart();
-        io.run();
+        keyedpool::bench::shutdown_and_drain(pool, io);
     }
     state.counters["initiate_ms"] = initiate_ms / state.iterations();
     state.counters["last_build_started_ms"] = last_build_ms / state.iterations();
