@@ -167,7 +167,7 @@ void BM_Pool_MillionKeyChurn(benchmark::State& state) {
         for (int first = 10'000; first < 1'010'000; first += 10'000) {
             batch(first);
         }
-        state.counters["lock_entries_end"] = static_cast<double>(pool.lock_entries());
+        state.counters["open_flights_end"] = static_cast<double>(pool.open_flights());
         state.counters["cached_end"] = static_cast<double>(pool.size());
         state.counters["heap_growth_bytes"] = static_cast<double>(heap_bytes() - heap_start);
         state.counters["rss_start_mib"] = static_cast<double>(rss_start) / (1 << 20);

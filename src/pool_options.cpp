@@ -23,6 +23,7 @@ void validate(const PoolOptions& options) {
     require_non_negative(options.connect_timeout, "connect_timeout");
     require_non_negative(options.wait_timeout, "wait_timeout");
     require_non_negative(options.idle_timeout, "idle_timeout");
+    require_non_negative(options.shutdown_timeout, "shutdown_timeout");
     require_non_negative(options.backoff.initial, "backoff.initial");
     if (options.backoff.max < options.backoff.initial) {
         throw std::invalid_argument(

@@ -8,12 +8,14 @@
 /// ask for it at the same time.
 
 #include <keyedpool/client_traits.hpp>
-#include <keyedpool/detail/pool_state.hpp>
+#include <keyedpool/detail/pool/engine.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
 #include <keyedpool/result_code.hpp>
+#include <keyedpool/time_traits.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -25,6 +27,7 @@
 
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -52,13 +55,21 @@ namespace keyedpool {
 /// **Cancellation.** `async_get` supports per-operation cancellation (terminal, partial and total:
 /// a cancelled get only stops waiting). Cancelling one get completes it with
 /// `boost::asio::error::operation_aborted` and does not disturb the build the others wait for,
-/// even if that get started it. When every get waiting for a build has been cancelled, the factory
-/// call is cancelled too (a get that joins meanwhile is served by a new build).
+/// even if that get started it. When every get waiting for a build has been cancelled, the build
+/// ends and its factory call is cancelled; a get that comes later starts a new build.
+///
+/// **Bounded waits.** `connect_timeout` bounds what the gets see even when the factory ignores
+/// cancellation: they fail with `ResultCode::timeout` when it elapses, and a client the factory
+/// returns after that is closed. Such a call may still be running when the next build for its key
+/// starts (`PoolStats::builds_in_progress` counts it); at most one build per key can hand out a
+/// client.
 ///
 /// **Lifetime.** The pool may be destroyed while operations are in flight: destruction starts a
 /// shutdown (waiters fail with `ResultCode::shutting_down`, builds are cancelled, cached clients
 /// are closed) without waiting for it. `async_shutdown` does the same and completes once every
-/// client is closed. The executor's execution context must outlive the pool's operations.
+/// build has finished, or after `PoolOptions::shutdown_timeout` with `ResultCode::timeout` when
+/// factory calls that ignore cancellation are still running (their clients are closed when they
+/// return). The executor's execution context must outlive the pool's operations.
 ///
 /// **Thread safety.** Distinct objects: safe. Shared object: safe; every member function may be
 /// called concurrently from any thread, and the pool is correct on a multi-threaded `io_context`
@@ -67,10 +78,18 @@ namespace keyedpool {
 /// \tparam Key      hashable, equality-comparable, copyable key type.
 /// \tparam Client   the client type, held by `std::shared_ptr<Client>`.
 /// \tparam Traits   health check and close (see `ClientTraits`).
+/// \tparam Time     clock, timers and backoff jitter (see `SteadyTimeTraits`); tests substitute a
+///                  virtual clock.
+///
+/// The factory runs on a strand of the pool's (one per cache shard), where its cancellation is
+/// delivered too, so a factory on a multi-threaded executor is never cancelled concurrently with
+/// its own steps.
 template <typename Key, typename Client, typename Traits = ClientTraits<Client>,
-          typename Hash = std::hash<Key>, typename KeyEqual = std::equal_to<Key>>
+          typename Hash = std::hash<Key>, typename KeyEqual = std::equal_to<Key>,
+          typename Time = SteadyTimeTraits>
 class KeyedClientPool {
-    using State = detail::PoolState<Key, Client, Traits, Hash, KeyEqual>;
+    using State = detail::pool::PoolEngine<Key, Client, Traits, Hash, KeyEqual, Time>;
+    using as_tuple_awaitable_t = boost::asio::as_tuple_t<boost::asio::use_awaitable_t<>>;
 
   public:
     using key_type = Key;
@@ -106,15 +125,19 @@ class KeyedClientPool {
     /// threw, or `boost::asio::error::operation_aborted` after cancellation.
     ///
     /// With no token (`co_await pool.async_get(key)`) it returns an `awaitable<client_ptr>` that
-    /// throws `boost::system::system_error` on error; a hit then costs about one plain coroutine
-    /// call. Any other completion token works (callbacks, `as_tuple(use_awaitable)`, `deferred`,
-    /// `use_future`); handlers are never invoked from inside `async_get` and run on their
-    /// associated executor (default: the pool's).
+    /// throws `boost::system::system_error` on error; with `as_tuple(use_awaitable)` an awaitable
+    /// of `std::tuple<error_code, client_ptr>`. Either way a hit (or a refusal: backoff, shutting
+    /// down) returns without suspending, at about the cost of one plain coroutine call; a miss
+    /// suspends the caller's coroutine until the build ends. Any other completion token works
+    /// (callbacks, `deferred`, `use_future`); handlers are never invoked from inside `async_get`
+    /// and run on their associated executor (default: the pool's).
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_get(const Key& key, CompletionToken&& token = {}) {
         if constexpr (std::is_same_v<std::decay_t<CompletionToken>,
                                      boost::asio::use_awaitable_t<>>) {
-            return get_awaitable(state_.get(), key);
+            return get_awaitable(state_, key);
+        } else if constexpr (std::is_same_v<std::decay_t<CompletionToken>, as_tuple_awaitable_t>) {
+            return get_tuple_awaitable(state_, key);
         } else {
             return boost::asio::async_initiate<CompletionToken,
                                                void(boost::system::error_code, client_ptr)>(
@@ -131,10 +154,14 @@ class KeyedClientPool {
     bool invalidate(const Key& key) { return state_->invalidate(key); }
 
     /// Shuts the pool down: later and waiting gets fail with `ResultCode::shutting_down`, builds in
-    /// flight are cancelled, every client is closed. Completes once all of that is done.
-    /// Handler signature: `void(boost::system::error_code)`: success, or `operation_aborted` if
-    /// this wait was cancelled (the shutdown itself still proceeds). Idempotent; concurrent calls
-    /// all complete when the pool is drained.
+    /// flight are cancelled, every cached client is closed. Completes once every build has
+    /// finished, so every client the factory made has been closed — or after
+    /// `PoolOptions::shutdown_timeout`, when factory calls that ignore cancellation still run.
+    /// Handler signature: `void(boost::system::error_code)`: success; `ResultCode::timeout` when
+    /// it stopped waiting for such calls (their count is logged and in
+    /// `stats().builds_in_progress`; each of their clients is closed when it arrives); or
+    /// `operation_aborted` if this wait was cancelled (the shutdown itself still proceeds).
+    /// Idempotent; concurrent calls all complete.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_shutdown(CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
@@ -147,26 +174,46 @@ class KeyedClientPool {
     /// Number of keys with a cached client.
     std::size_t size() const noexcept { return state_->size(); }
 
-    /// Number of keys with a build in flight right now (0 when the pool is idle): the size of the
-    /// pool's per-key bookkeeping beyond the cache. For diagnostics and tests.
-    std::size_t lock_entries() const noexcept { return state_->lock_entries(); }
+    /// Number of keys with a build accepting gets right now (0 when the pool is idle): the size of
+    /// the pool's per-key bookkeeping beyond the cache. For diagnostics and tests.
+    std::size_t open_flights() const { return state_->open_flights(); }
 
   private:
-    static boost::asio::awaitable<client_ptr> get_awaitable(State* state, Key key) {
-        auto probe = state->probe(key);
-        if (probe.kind == State::ProbeKind::hit) {
+    using Probe = typename State::Probe;
+
+    // The coroutines take the engine by value: a coroutine may start after the pool is gone.
+    static boost::asio::awaitable<client_ptr> get_awaitable(std::shared_ptr<State> state, Key key) {
+        Probe probe = state->probe(key);
+        if (probe.action == detail::pool::ProbeAction::hit) {
             co_return std::move(probe.client);
         }
-        if (probe.kind == State::ProbeKind::refused) {
+        if (probe.ec) {
             throw boost::system::system_error(probe.ec);
         }
         // A miss waits in the coroutine itself: the build's end resumes it with one post.
-        co_return co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                                       void(boost::system::error_code, client_ptr)>(
-            [state, observed = probe.observed](auto handler, const Key& wanted) {
+        co_return co_await wait_for_build(std::move(state), std::move(key), probe.observed,
+                                          boost::asio::use_awaitable);
+    }
+
+    static boost::asio::awaitable<std::tuple<boost::system::error_code, client_ptr>>
+    get_tuple_awaitable(std::shared_ptr<State> state, Key key) {
+        Probe probe = state->probe(key);
+        if (probe.action != detail::pool::ProbeAction::miss) {
+            co_return std::tuple{probe.ec, std::move(probe.client)};
+        }
+        co_return co_await wait_for_build(std::move(state), std::move(key), probe.observed,
+                                          boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+
+    template <typename Token>
+    static auto wait_for_build(std::shared_ptr<State> state, Key key, std::uint64_t observed,
+                               const Token& token) {
+        return boost::asio::async_initiate<const Token&,
+                                           void(boost::system::error_code, client_ptr)>(
+            [state = std::move(state), observed](auto handler, const Key& wanted) {
                 state->start_get(wanted, observed, std::move(handler));
             },
-            boost::asio::use_awaitable, key);
+            token, std::move(key));
     }
 
     struct GetInitiation {
@@ -174,8 +221,8 @@ class KeyedClientPool {
 
         template <typename Handler>
         void operator()(Handler&& handler, const Key& key) const {
-            auto probe = state->probe(key);
-            if (probe.kind == State::ProbeKind::miss) {
+            Probe probe = state->probe(key);
+            if (probe.action == detail::pool::ProbeAction::miss) {
                 state->start_get(key, probe.observed, std::forward<Handler>(handler));
                 return;
             }
@@ -193,13 +240,14 @@ class KeyedClientPool {
         template <typename Handler>
         void operator()(Handler&& handler) const {
             boost::asio::co_spawn(
-                boost::asio::make_strand(state->executor()), State::shutdown(state),
+                state->strand(), State::shutdown(state),
                 detail::bind_handler_associations(
                     std::forward<Handler>(handler), state->executor(),
-                    [](auto user_handler, std::exception_ptr exception) {
+                    [](auto user_handler, std::exception_ptr exception,
+                       boost::system::error_code ec) {
                         std::move(user_handler)(
                             exception ? detail::error_code_of(exception, ResultCode::cancelled)
-                                      : boost::system::error_code{});
+                                      : ec);
                     }));
         }
     };

@@ -20,6 +20,7 @@
 #include <keyedpool/redis/reply.hpp>
 #include <keyedpool/result_code.hpp>
 #include <keyedpool/retry.hpp>
+#include <keyedpool/time_traits.hpp>
 #include <keyedpool/with_lock.hpp>
 
 #endif  // KEYEDPOOL_KEYEDPOOL_HPP

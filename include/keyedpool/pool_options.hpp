@@ -9,6 +9,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
+
+namespace spdlog {
+class logger;
+}
 
 namespace keyedpool {
 
@@ -52,6 +57,16 @@ struct PoolOptions {
 
     /// Retry policy after a failed build.
     BackoffOptions backoff{};
+
+    /// How long `async_shutdown` waits, after cancelling them, for factory calls that are still
+    /// running (a factory that ignores cancellation). Past it, shutdown completes with
+    /// `ResultCode::timeout` and logs how many calls it left; each of their clients is still closed
+    /// when its factory returns. 0 = do not wait for them.
+    std::chrono::steady_clock::duration shutdown_timeout = std::chrono::seconds(5);
+
+    /// Where this pool logs. Null (the default): the library's logger (`keyedpool::logger()`), as
+    /// it is when each message is written.
+    std::shared_ptr<spdlog::logger> logger;
 };
 
 /// Throws `std::invalid_argument` whose message names the first invalid field

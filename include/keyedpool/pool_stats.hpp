@@ -7,9 +7,10 @@
 
 namespace keyedpool {
 
-/// A snapshot of a pool's counters (`KeyedClientPool::stats()`). Counters only grow; `waiters` and
-/// `live_clients` are current values. Each field is read atomically, but fields are not read at one
-/// instant, so on a busy pool they may be mutually inconsistent by a few operations.
+/// A snapshot of a pool's counters (`KeyedClientPool::stats()`). Counters only grow; `waiters`,
+/// `live_clients` and `builds_in_progress` are current values. Each field is read atomically, but
+/// fields are not read at one instant, so on a busy pool they may be mutually inconsistent by a few
+/// operations.
 struct PoolStats {
     std::uint64_t hits = 0;            ///< gets and try_gets served from the cache without waiting
     std::uint64_t misses = 0;          ///< gets that took the slow path (joined or started a build)
@@ -19,6 +20,9 @@ struct PoolStats {
     std::uint64_t live_clients = 0;    ///< clients produced and not yet closed
     std::uint64_t evictions = 0;       ///< clients closed because they were idle
     std::uint64_t closes = 0;          ///< clients closed, for any reason
+    /// Builds running now (waiting for a permit, or in the factory), including factory calls that
+    /// outlived their gets because they ignore cancellation. 0 once a shutdown has drained.
+    std::uint64_t builds_in_progress = 0;
 };
 
 }  // namespace keyedpool

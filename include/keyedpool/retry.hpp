@@ -9,6 +9,7 @@
 #include <keyedpool/detail/backoff.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/result_code.hpp>
+#include <keyedpool/time_traits.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -73,7 +74,8 @@ boost::asio::awaitable<boost::system::error_code> retry(RetryPolicy policy, Op o
         if (!ec || !is_transient(ec) || attempt >= policy.max_attempts) {
             co_return ec;
         }
-        const auto delay = detail::backoff_delay(policy.backoff, attempt);
+        const auto delay =
+            detail::backoff_delay(policy.backoff, attempt, SteadyTimeTraits::jitter_sample());
         if (policy.deadline.count() > 0 &&
             std::chrono::steady_clock::now() + delay > start + policy.deadline) {
             co_return ec;

@@ -6,11 +6,13 @@
 
 #include <keyedpool/keyed_client_pool.hpp>
 #include "quiet_logger.hpp"
+#include "virtual_time.hpp"
 
 #include <boost/asio.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -58,8 +60,13 @@ class FakeClient {
     std::atomic<int> close_calls_{0};
 };
 
+/// A pool of fake clients on real time (multi-threaded tests).
 using Pool = KeyedClientPool<int, FakeClient>;
+/// The same on virtual time (single-threaded tests that step time).
+using VirtualPool = KeyedClientPool<int, FakeClient, ClientTraits<FakeClient>, std::hash<int>,
+                                    std::equal_to<int>, VirtualTimeTraits>;
 using ClientPtr = std::shared_ptr<FakeClient>;
+using Factory = std::function<asio::awaitable<ClientPtr>(const int&)>;
 
 /// What the fake factory does on its next calls. Set before running the io_context.
 struct FactoryBehaviour {
@@ -75,9 +82,10 @@ struct FactoryBehaviour {
     bool ignore_cancellation = false;  // keeps building after being cancelled (a rude factory)
 };
 
-/// A factory that waits `delay` on a timer (honouring cancellation unless told not to), then
+/// A factory that waits `delay` on a `Timer` (honouring cancellation unless told not to), then
 /// produces a FakeClient or fails as configured.
-inline Pool::factory_type make_factory(Counters& counters, FactoryBehaviour& behaviour) {
+template <typename Timer = asio::steady_timer>
+Factory make_factory(Counters& counters, FactoryBehaviour& behaviour) {
     return [&counters, &behaviour](const int& key) -> asio::awaitable<ClientPtr> {
         const int serial = counters.factory_calls.fetch_add(1) + 1;
         const int now_in_flight = counters.in_flight.fetch_add(1) + 1;
@@ -93,7 +101,7 @@ inline Pool::factory_type make_factory(Counters& counters, FactoryBehaviour& beh
         if (behaviour.ignore_cancellation) {
             co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
         }
-        asio::steady_timer timer(co_await asio::this_coro::executor, behaviour.delay);
+        Timer timer(co_await asio::this_coro::executor, behaviour.delay);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) {
             counters.factory_cancelled.fetch_add(1);

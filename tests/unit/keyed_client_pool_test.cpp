@@ -1,16 +1,22 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
 //
-// KeyedClientPool on a single-threaded io_context. Time is driven by the io_context and real
-// (short) timers; assertions are on counts and outcomes, never on sleeping.
+// KeyedClientPool on a single-threaded io_context and virtual time: timers (the factory's delay,
+// connect and wait timeouts, backoff, idle eviction, shutdown's bound) fire only when the test
+// advances time, so every interleaving here is driven, never waited for. Assertions are on counts
+// and outcomes, never on wall-clock time.
 #include "fake_client.hpp"
+#include "virtual_time.hpp"
 
 #include <keyedpool/logging.hpp>
 
 #include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
+#include <spdlog/sinks/base_sink.h>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
+#include <string>
 #include <vector>
 
 namespace keyedpool::test {
@@ -20,10 +26,18 @@ using boost::system::error_code;
 
 class PoolTest : public ::testing::Test {
   protected:
+    void SetUp() override {
+        VirtualTime::reset();
+        FixedJitter::sample() = 0.5;  // the middle of the jitter range: the nominal delay
+    }
+
     void TearDown() override {
         if (pool_) {
             shutdown_and_drain();
         }
+        // Whatever the test left running (a rude factory's timer) ends in virtual time.
+        EXPECT_TRUE(VirtualTime::drain(std::chrono::hours(1), [&] { run(); }))
+            << "a timer is still pending";
         // Every client the factory made was closed exactly once.
         EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
         EXPECT_EQ(counters_.double_closes.load(), 0);
@@ -31,24 +45,22 @@ class PoolTest : public ::testing::Test {
             auto s = pool_->stats();
             EXPECT_EQ(s.builds, s.closes);
             EXPECT_EQ(s.live_clients, 0u);
+            EXPECT_EQ(s.builds_in_progress, 0u);
             EXPECT_EQ(s.builds, static_cast<std::uint64_t>(counters_.constructed.load()));
-            EXPECT_EQ(pool_->lock_entries(), 0u);
+            EXPECT_EQ(pool_->open_flights(), 0u);
         }
     }
 
-    Pool& make_pool(PoolOptions options = {}) {
-        pool_ = std::make_unique<Pool>(io_.get_executor(), make_factory(counters_, behaviour_),
-                                       options);
+    VirtualPool& make_pool(PoolOptions options = {}) {
+        pool_ = std::make_unique<VirtualPool>(
+            io_.get_executor(), make_factory<VirtualTimer>(counters_, behaviour_), options);
         return *pool_;
     }
 
     void shutdown_and_drain() {
         bool done = false;
-        pool_->async_shutdown([&](error_code ec) {
-            EXPECT_FALSE(ec);
-            done = true;
-        });
-        run();
+        pool_->async_shutdown([&](error_code) { done = true; });
+        VirtualTime::drain(std::chrono::hours(1), [&] { run(); });
         EXPECT_TRUE(done);
     }
 
@@ -62,35 +74,28 @@ class PoolTest : public ::testing::Test {
                          }));
     }
 
-    // Runs the io_context until it has no more work.
+    // Runs every handler that is ready, and those they make ready, without moving time.
     void run() {
         io_.restart();
-        io_.run();
-    }
-
-    // Runs the io_context for `duration` of timer time (other work keeps running meanwhile).
-    void run_for(std::chrono::steady_clock::duration duration) {
-        io_.restart();
-        io_.run_for(duration);
-    }
-
-    // Runs until `done()` is true (bounded: a failure rather than a hang).
-    template <typename Predicate>
-    void run_until(Predicate done, std::chrono::seconds limit = std::chrono::seconds(10)) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        io_.restart();
-        while (!done() && std::chrono::steady_clock::now() < deadline) {
-            io_.run_one_for(10ms);
+        while (io_.poll() != 0) {
         }
-        ASSERT_TRUE(done()) << "condition not reached in time";
+    }
+
+    // Moves virtual time forward, running what each timer that fires sets off.
+    void advance(std::chrono::steady_clock::duration step) {
+        VirtualTime::advance(step, [&] { run(); });
     }
 
     QuietLogger quiet_;
     asio::io_context io_;
     Counters counters_;
     FactoryBehaviour behaviour_;
-    std::unique_ptr<Pool> pool_;
+    std::unique_ptr<VirtualPool> pool_;
 };
+
+bool all_done(const std::vector<GetOutcome>& outcomes) {
+    return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o.done; });
+}
 
 // ---- single flight ----------------------------------------------------------------------------
 
@@ -102,6 +107,8 @@ TEST_F(PoolTest, TenThousandConcurrentGetsBuildOneClient) {
     }
     run();
     EXPECT_EQ(counters_.factory_calls.load(), 1);
+    EXPECT_FALSE(outcomes.front().done) << "completed before the factory's 1 ms";
+    advance(1ms);
     EXPECT_EQ(counters_.constructed.load(), 1);
     const FakeClient* first = outcomes.front().client.get();
     ASSERT_NE(first, nullptr);
@@ -122,7 +129,7 @@ TEST_F(PoolTest, CoroutinesGetTheSameClientAndHitsSkipTheFactory) {
             io_, [&]() -> asio::awaitable<void> { got.push_back(co_await pool.async_get(5)); },
             asio::detached);
     }
-    run();
+    advance(1ms);
     ASSERT_EQ(got.size(), 100u);
     for (auto& c : got) {
         EXPECT_EQ(c, got.front());
@@ -137,56 +144,27 @@ TEST_F(PoolTest, CoroutinesGetTheSameClientAndHitsSkipTheFactory) {
     EXPECT_EQ(counters_.factory_calls.load(), 1);
 }
 
-// Different keys build concurrently: every one of 1,000 builds must be in flight at once before
-// any of them may finish (the factory waits on a gate opened by the 1,000th call). A pool that
-// serialises keys would never open the gate.
-TEST_F(PoolTest, DifferentKeysBuildConcurrently) {
-    asio::steady_timer gate(io_, asio::steady_timer::time_point::max());
-    int entered = 0;
-    pool_ = std::make_unique<Pool>(
-        io_.get_executor(), [&](const int& key) -> asio::awaitable<ClientPtr> {
-            counters_.factory_calls.fetch_add(1);
-            if (++entered == 1000) {
-                gate.cancel();
-            } else {
-                co_await gate.async_wait(asio::as_tuple(asio::use_awaitable));
-            }
-            co_return std::make_shared<FakeClient>(key, 0, counters_);
-        });
+// Different keys build concurrently: 1,000 keys x 10 waiters with a 20 ms factory are all served
+// when virtual time reaches 20 ms. A pool that serialised builds would have finished one key.
+TEST_F(PoolTest, ThousandKeysTimesTenWaitersAreServedAfterOneFactoryDelay) {
+    behaviour_.delay = 20ms;
+    make_pool();
     std::vector<GetOutcome> outcomes(10'000);
     for (int i = 0; i < 10'000; ++i) {
         start_get(i % 1000, outcomes[i]);
     }
-    run_until([&] {
-        return std::all_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o.done; });
-    });
+    run();
     EXPECT_EQ(counters_.factory_calls.load(), 1000);
+    EXPECT_EQ(counters_.max_in_flight.load(), 1000) << "builds of different keys waited";
+    advance(19ms);
+    EXPECT_TRUE(std::none_of(outcomes.begin(), outcomes.end(), [](auto& o) { return o.done; }));
+    advance(1ms);
+    ASSERT_TRUE(all_done(outcomes));
     for (int i = 0; i < 10'000; ++i) {
         ASSERT_FALSE(outcomes[i].ec);
         ASSERT_EQ(outcomes[i].client->key(), i % 1000);
     }
     EXPECT_EQ(pool_->size(), 1000u);
-}
-
-// 1,000 keys x 10 waiters with a 20 ms factory: 1,000 builds, and the whole herd is served in far
-// less than the 20 s a pool that serialised builds would need (the 10 s bound leaves room for a
-// loaded CI machine and sanitizers; DifferentKeysBuildConcurrently is the deterministic check).
-TEST_F(PoolTest, ThousandKeysTimesTenWaitersFinishFarBelowSerialTime) {
-    behaviour_.delay = 20ms;
-    make_pool();
-    std::vector<GetOutcome> outcomes(10'000);
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < 10'000; ++i) {
-        start_get(i % 1000, outcomes[i]);
-    }
-    run();
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    EXPECT_EQ(counters_.factory_calls.load(), 1000);
-    EXPECT_EQ(counters_.max_in_flight.load() > 1, true);
-    EXPECT_LT(elapsed, 10s) << "serial would be 20 s";
-    for (auto& o : outcomes) {
-        ASSERT_FALSE(o.ec);
-    }
 }
 
 // ---- failures ---------------------------------------------------------------------------------
@@ -199,7 +177,7 @@ TEST_F(PoolTest, FactoryErrorReachesEveryWaiterAsTheSameCode) {
     for (auto& o : outcomes) {
         start_get(1, o);
     }
-    run();
+    advance(1ms);
     EXPECT_EQ(counters_.factory_calls.load(), 1) << "waiters rebuilt after a failure (stampede)";
     for (auto& o : outcomes) {
         ASSERT_TRUE(o.done);
@@ -210,6 +188,32 @@ TEST_F(PoolTest, FactoryErrorReachesEveryWaiterAsTheSameCode) {
     EXPECT_EQ(pool.size(), 0u);
 }
 
+// A get that looked before a build failed but reached the shard lock after it: it gets that
+// build's error, not a build of its own (one result per build).
+TEST_F(PoolTest, AGetThatArrivesAsABuildFailsGetsThatError) {
+    behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
+    behaviour_.error = ResultCode::auth_failed;
+    PoolOptions options;
+    options.backoff.initial = 0s;  // no backoff: only the "newer failure" rule stops a rebuild
+    make_pool(options);
+    GetOutcome first;
+    start_get(1, first);
+    run();
+    // This coroutine probes (a miss) now, and joins after the failure is recorded.
+    error_code late_ec;
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+            auto [ec, client] = co_await pool_->async_get(1, asio::as_tuple(asio::use_awaitable));
+            late_ec = ec;
+        },
+        asio::detached);
+    advance(1ms);
+    EXPECT_EQ(first.ec, ResultCode::auth_failed);
+    EXPECT_EQ(late_ec, ResultCode::auth_failed);
+    EXPECT_EQ(counters_.factory_calls.load(), 1);
+}
+
 TEST_F(PoolTest, NonSystemExceptionAndNullClientAreConnectFailed) {
     behaviour_.outcome = FactoryBehaviour::Outcome::runtime_error;
     PoolOptions options;
@@ -217,11 +221,11 @@ TEST_F(PoolTest, NonSystemExceptionAndNullClientAreConnectFailed) {
     make_pool(options);
     GetOutcome a, b;
     start_get(1, a);
-    run();
+    advance(1ms);
     EXPECT_EQ(a.ec, ResultCode::connect_failed);
     behaviour_.outcome = FactoryBehaviour::Outcome::null;
     start_get(1, b);
-    run();
+    advance(1ms);
     EXPECT_EQ(b.ec, ResultCode::connect_failed);
     EXPECT_EQ(counters_.factory_calls.load(), 2);
 }
@@ -235,30 +239,42 @@ TEST_F(PoolTest, ConnectTimeoutCancelsTheFactoryAndFailsEveryWaiter) {
     for (auto& o : outcomes) {
         start_get(1, o);
     }
-    run();
+    advance(19ms);
+    EXPECT_FALSE(outcomes.front().done);
+    advance(1ms);
     for (auto& o : outcomes) {
         EXPECT_EQ(o.ec, ResultCode::timeout);
     }
     EXPECT_EQ(counters_.factory_calls.load(), 1);
     EXPECT_EQ(counters_.factory_cancelled.load(), 1) << "the slow factory was left running";
     EXPECT_EQ(pool.stats().build_failures, 1u);
+    EXPECT_EQ(pool.stats().builds_in_progress, 0u);
 }
 
-// A factory that ignores cancellation and produces a client after the timeout: that client must
-// be closed, not leaked.
-TEST_F(PoolTest, ClientProducedAfterTimeoutIsClosed) {
-    behaviour_.delay = 60ms;
+// A factory that ignores cancellation: its waiters still fail at connect_timeout (not when the
+// factory finally returns), and the client it produces late is closed, not cached or leaked.
+TEST_F(PoolTest, ConnectTimeoutBoundsTheWaitersOfAFactoryThatIgnoresCancellation) {
+    behaviour_.delay = 1500ms;
     behaviour_.ignore_cancellation = true;
     PoolOptions options;
-    options.connect_timeout = 10ms;
+    options.connect_timeout = 100ms;
     auto& pool = make_pool(options);
-    GetOutcome o;
-    start_get(1, o);
-    run();
-    EXPECT_EQ(o.ec, ResultCode::timeout);
+    std::vector<GetOutcome> outcomes(3);
+    for (auto& o : outcomes) {
+        start_get(1, o);
+    }
+    advance(100ms);
+    for (auto& o : outcomes) {
+        ASSERT_TRUE(o.done) << "a waiter outlived connect_timeout";
+        EXPECT_EQ(o.ec, ResultCode::timeout);
+    }
+    EXPECT_EQ(pool.stats().builds_in_progress, 1u) << "the rude factory still runs";
+    EXPECT_EQ(pool.open_flights(), 0u);
+    advance(1400ms);
     EXPECT_EQ(counters_.constructed.load(), 1);
-    EXPECT_EQ(counters_.closed.load(), 1);
+    EXPECT_EQ(counters_.closed.load(), 1) << "the late client was not closed";
     EXPECT_EQ(pool.size(), 0u);
+    EXPECT_EQ(pool.stats().builds_in_progress, 0u);
 }
 
 TEST_F(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
@@ -270,10 +286,10 @@ TEST_F(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
     auto& pool = make_pool(options);
     GetOutcome first, during, after;
     start_get(9, first);
-    run();
+    advance(1ms);
     EXPECT_EQ(first.ec, ResultCode::server_busy);
 
-    const auto failed_at = std::chrono::steady_clock::now();
+    advance(99ms);  // 1 ns before the deadline
     start_get(9, during);
     run();
     EXPECT_EQ(during.ec, ResultCode::backoff);
@@ -281,12 +297,10 @@ TEST_F(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
     EXPECT_TRUE(is_transient(during.ec));
     EXPECT_EQ(pool.try_get(9), nullptr);
 
-    asio::steady_timer wait(io_, failed_at + 110ms);  // past the deadline
-    wait.async_wait([&](error_code) {
-        behaviour_.outcome = FactoryBehaviour::Outcome::client;
-        start_get(9, after);
-    });
-    run();
+    advance(1ms);  // at the deadline
+    behaviour_.outcome = FactoryBehaviour::Outcome::client;
+    start_get(9, after);
+    advance(1ms);
     EXPECT_FALSE(after.ec) << after.ec.message();
     EXPECT_EQ(counters_.factory_calls.load(), 2);
     ASSERT_NE(after.client, nullptr);
@@ -295,23 +309,51 @@ TEST_F(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
 TEST_F(PoolTest, BackoffGrowsWithConsecutiveFailures) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     behaviour_.error = ResultCode::io_error;
+    behaviour_.delay = 0ms;
     PoolOptions options;
     options.backoff.initial = 20ms;
     options.backoff.multiplier = 4;
     options.backoff.jitter = 0;
     make_pool(options);
-    GetOutcome first, second, probe, third;
+    GetOutcome first, second, during, third;
     start_get(1, first);
     run();  // failure #1 -> 20 ms
-    asio::steady_timer t1(io_, 25ms);
-    t1.async_wait([&](error_code) { start_get(1, second); });
+    EXPECT_EQ(first.ec, ResultCode::io_error);
+    advance(20ms);
+    start_get(1, second);
     run();  // failure #2 -> 80 ms
     EXPECT_EQ(second.ec, ResultCode::io_error);
-    asio::steady_timer t2(io_, 40ms);  // > 20 ms but < 80 ms
-    t2.async_wait([&](error_code) { start_get(1, probe); });
+    advance(79ms);
+    start_get(1, during);
     run();
-    EXPECT_EQ(probe.ec, ResultCode::backoff) << "backoff did not grow";
-    EXPECT_EQ(counters_.factory_calls.load(), 2);
+    EXPECT_EQ(during.ec, ResultCode::backoff) << "backoff did not grow";
+    advance(1ms);
+    start_get(1, third);
+    run();
+    EXPECT_EQ(third.ec, ResultCode::io_error);
+    EXPECT_EQ(counters_.factory_calls.load(), 3);
+}
+
+// The jitter comes from the time traits: the lowest sample shortens the delay by `jitter`.
+TEST_F(PoolTest, BackoffJitterComesFromTheInjectedSource) {
+    behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
+    behaviour_.delay = 0ms;
+    PoolOptions options;
+    options.backoff.initial = 100ms;
+    options.backoff.jitter = 0.5;
+    FixedJitter::sample() = 0.0;  // factor 1 - 0.5: 50 ms
+    make_pool(options);
+    GetOutcome first, during, after;
+    start_get(1, first);
+    run();
+    advance(49ms);
+    start_get(1, during);
+    run();
+    EXPECT_EQ(during.ec, ResultCode::backoff);
+    advance(1ms);
+    start_get(1, after);
+    run();
+    EXPECT_EQ(after.ec, ResultCode::forbidden) << "50 ms after the failure the key rebuilds";
 }
 
 // ---- health -----------------------------------------------------------------------------------
@@ -320,7 +362,7 @@ TEST_F(PoolTest, UnhealthyClientIsClosedAndRebuiltOnce) {
     auto& pool = make_pool();
     GetOutcome first;
     start_get(3, first);
-    run();
+    advance(1ms);
     ASSERT_NE(first.client, nullptr);
     first.client->break_connection();
     EXPECT_EQ(pool.try_get(3), nullptr) << "try_get returned an unhealthy client";
@@ -329,7 +371,7 @@ TEST_F(PoolTest, UnhealthyClientIsClosedAndRebuiltOnce) {
     for (auto& o : outcomes) {
         start_get(3, o);
     }
-    run();
+    advance(1ms);
     EXPECT_EQ(counters_.factory_calls.load(), 2);
     EXPECT_TRUE(first.client->closed());
     for (auto& o : outcomes) {
@@ -347,7 +389,7 @@ TEST_F(PoolTest, ClientBornUnhealthyFailsItsWaitersOnceAndIsClosed) {
     for (auto& o : outcomes) {
         start_get(3, o);
     }
-    run();
+    advance(1ms);
     EXPECT_EQ(counters_.factory_calls.load(), 1) << "each waiter rebuilt a broken client";
     for (auto& o : outcomes) {
         EXPECT_EQ(o.ec, ResultCode::unhealthy);
@@ -366,10 +408,12 @@ TEST_F(PoolTest, CancellingOneWaiterLeavesTheBuildForTheOthers) {
     start_get(1, builder);
     start_get(1, victim, cancel.slot());
     start_get(1, other);
-    io_.poll();
+    run();
     cancel.emit(asio::cancellation_type::terminal);
     run();
     EXPECT_EQ(victim.ec, asio::error::operation_aborted);
+    EXPECT_FALSE(builder.done);
+    advance(30ms);
     EXPECT_FALSE(builder.ec);
     EXPECT_FALSE(other.ec);
     EXPECT_EQ(builder.client, other.client);
@@ -387,12 +431,13 @@ TEST_F(PoolTest, CancellingTheGetThatStartedTheBuildLeavesTheBuildToTheOthers) {
     start_get(1, first, cancel.slot());
     start_get(1, next);
     start_get(1, last);
-    run_until([&] { return counters_.factory_calls.load() == 1; });
+    advance(10ms);
+    EXPECT_EQ(counters_.factory_calls.load(), 1);
     cancel.emit(asio::cancellation_type::terminal);
-    run_until([&] { return first.done; });
+    run();
     EXPECT_EQ(first.ec, asio::error::operation_aborted);
     EXPECT_FALSE(next.done) << "the others keep waiting for the build";
-    run();
+    advance(20ms);
     EXPECT_EQ(counters_.factory_calls.load(), 1);
     EXPECT_EQ(counters_.factory_cancelled.load(), 0);
     EXPECT_FALSE(next.ec);
@@ -407,39 +452,84 @@ TEST_F(PoolTest, CancellingEveryWaiterCancelsTheBuild) {
     GetOutcome a, b;
     start_get(1, a, cancel_a.slot());
     start_get(1, b, cancel_b.slot());
-    run_until([&] { return counters_.factory_calls.load() == 1; });
+    advance(1ms);
+    EXPECT_EQ(counters_.factory_calls.load(), 1);
     cancel_a.emit(asio::cancellation_type::terminal);
+    run();
+    EXPECT_EQ(counters_.factory_cancelled.load(), 0) << "one waiter left, the build goes on";
     cancel_b.emit(asio::cancellation_type::terminal);
-    run();  // would run for 10 s if the abandoned build went on
+    run();  // no time passes: the factory was cancelled, not run to its 10 s
     EXPECT_EQ(a.ec, asio::error::operation_aborted);
     EXPECT_EQ(b.ec, asio::error::operation_aborted);
     EXPECT_EQ(counters_.factory_cancelled.load(), 1);
-    EXPECT_EQ(pool_->lock_entries(), 0u);
+    EXPECT_EQ(pool_->open_flights(), 0u);
     EXPECT_EQ(pool_->stats().waiters, 0u);
+    EXPECT_EQ(pool_->stats().builds_in_progress, 0u);
+    EXPECT_EQ(pool_->stats().build_failures, 0u) << "an abandoned build is not a failure";
 }
 
-TEST_F(PoolTest, AGetJoiningAnAbandonedBuildIsServedByARestartedBuild) {
-    // A factory that finishes its 20 ms even when cancelled keeps the abandoned build open long
-    // enough for a new get to join it deterministically.
+// Every waiter left while a factory that ignores cancellation still runs; a new get for the key
+// is served by a new build at once, and the old build's late client is closed, never served.
+TEST_F(PoolTest, AGetAfterEveryWaiterLeftIsServedByANewBuild) {
     behaviour_.delay = 20ms;
     behaviour_.ignore_cancellation = true;
     make_pool();
     asio::cancellation_signal cancel;
     GetOutcome abandoned, late;
     start_get(1, abandoned, cancel.slot());
-    run_until([&] { return counters_.factory_calls.load() == 1; });
-    // The last waiter leaves, so the build is cancelled; a new get joins before the build ended.
-    // It must not inherit operation_aborted: the build starts again for it.
+    advance(5ms);
     cancel.emit(asio::cancellation_type::terminal);
-    run_for(5ms);
-    EXPECT_EQ(abandoned.ec, asio::error::operation_aborted);
-    EXPECT_EQ(pool_->lock_entries(), 1u) << "the abandoned build should still be ending";
-    start_get(1, late);
     run();
+    EXPECT_EQ(abandoned.ec, asio::error::operation_aborted);
+    EXPECT_EQ(pool_->open_flights(), 0u);
+    start_get(1, late);
+    advance(15ms);  // the abandoned factory returns: its client is closed
+    EXPECT_EQ(counters_.closed.load(), 1);
+    EXPECT_FALSE(late.done);
+    advance(5ms);  // the new build's 20 ms
     EXPECT_FALSE(late.ec) << late.ec.message();
     ASSERT_NE(late.client, nullptr);
     EXPECT_EQ(counters_.factory_calls.load(), 2);
-    EXPECT_EQ(late.client->serial(), 2) << "the abandoned build's client was closed, not served";
+    EXPECT_EQ(late.client->serial(), 2) << "the abandoned build's client was served";
+}
+
+// A get cancelled at every possible step of its build (after k handlers ran, for each k until
+// the build is over): it completes exactly once, with the client or with operation_aborted, and
+// nothing leaks (checked in TearDown). Guards the handover between the build's end, which takes
+// the waiters under the shard lock, and a cancellation arriving meanwhile.
+TEST_F(PoolTest, ACancellationAtAnyStepOfTheBuildCompletesTheGetOnce) {
+    behaviour_.delay = 0ms;
+    make_pool();
+    int aborted = 0, served = 0;
+    for (int k = 0; k < 40; ++k) {
+        asio::cancellation_signal cancel;
+        int completions = 0;
+        error_code got;
+        ClientPtr client;
+        pool_->async_get(
+            k, asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, ClientPtr c) {
+                ++completions;
+                got = ec;
+                client = std::move(c);
+            }));
+        io_.restart();
+        for (int step = 0; step < k && io_.poll_one() != 0; ++step) {
+        }
+        if (completions == 0) {
+            cancel.emit(asio::cancellation_type::terminal);
+        }
+        run();
+        ASSERT_EQ(completions, 1) << "cancelled after " << k << " steps";
+        if (got) {
+            EXPECT_EQ(got, asio::error::operation_aborted);
+            ++aborted;
+        } else {
+            EXPECT_NE(client, nullptr);
+            ++served;
+        }
+    }
+    EXPECT_GT(aborted, 0);
+    EXPECT_GT(served, 0);
 }
 
 TEST_F(PoolTest, AThrowingHandlerDoesNotLoseTheWaitersCompletedWithIt) {
@@ -458,36 +548,36 @@ TEST_F(PoolTest, AThrowingHandlerDoesNotLoseTheWaitersCompletedWithIt) {
             ++completed;
         });
     }
-    io_.restart();
-    EXPECT_THROW(io_.run(), std::runtime_error);
-    run_until([&] { return completed == 5; }, std::chrono::seconds(2));
+    run();
+    EXPECT_THROW(advance(1ms), std::runtime_error);
+    run();
+    EXPECT_EQ(completed, 5);
     EXPECT_EQ(counters_.factory_calls.load(), 1);
 }
 
 // ---- shutdown ---------------------------------------------------------------------------------
 
 TEST_F(PoolTest, ShutdownFailsWaitersCancelsTheBuildAndClosesEverything) {
-    behaviour_.delay = 10s;
     auto& pool = make_pool();
-    // One cached client on key 1 (built fast), one slow build with waiters on key 2.
-    behaviour_.delay = 1ms;
+    // One cached client on key 1, one slow build with waiters on key 2.
     GetOutcome cached;
     start_get(1, cached);
-    run();
+    advance(1ms);
     ASSERT_FALSE(cached.ec);
     behaviour_.delay = 10s;
     std::vector<GetOutcome> waiters(5);
     for (auto& o : waiters) {
         start_get(2, o);
     }
-    run_until([&] { return counters_.factory_calls.load() == 2; });
+    run();
+    EXPECT_EQ(counters_.factory_calls.load(), 2);
 
     bool shut = false;
     pool.async_shutdown([&](error_code ec) {
         EXPECT_FALSE(ec);
         shut = true;
     });
-    run();
+    run();  // no time passes: the cancelled factory returns at once
     EXPECT_TRUE(shut);
     for (auto& o : waiters) {
         EXPECT_EQ(o.ec, ResultCode::shutting_down);
@@ -510,12 +600,27 @@ TEST_F(PoolTest, DestroyingThePoolMidFlightIsSafe) {
     for (auto& o : waiters) {
         start_get(1, o);
     }
-    run_until([&] { return counters_.factory_calls.load() == 1; });
+    run();
     pool_.reset();  // no shutdown
     run();
     for (auto& o : waiters) {
         EXPECT_EQ(o.ec, ResultCode::shutting_down);
     }
+}
+
+// A get created by the default token is a lazily started coroutine: it may start after the pool
+// is gone. It must be refused, not touch a destroyed engine (ASan: heap-use-after-free in probe).
+TEST_F(PoolTest, AGetStartedAfterThePoolIsDestroyedIsRefused) {
+    make_pool();
+    asio::io_context other;
+    error_code got;
+    asio::co_spawn(other, pool_->async_get(7), [&](std::exception_ptr e, ClientPtr) {
+        got = e ? detail::error_code_of(e, ResultCode::cancelled) : error_code{};
+    });
+    pool_.reset();
+    run();
+    other.run();
+    EXPECT_EQ(got, ResultCode::shutting_down);
 }
 
 TEST_F(PoolTest, ShutdownWaitsForARudeFactoryAndClosesItsClient) {
@@ -524,17 +629,69 @@ TEST_F(PoolTest, ShutdownWaitsForARudeFactoryAndClosesItsClient) {
     auto& pool = make_pool();
     GetOutcome waiter;
     start_get(1, waiter);
-    run_until([&] { return counters_.factory_calls.load() == 1; });
+    run();
     bool shut = false;
-    pool.async_shutdown([&](error_code) {
+    pool.async_shutdown([&](error_code ec) {
+        EXPECT_FALSE(ec);
         shut = true;
         // By the time shutdown completes, the late client has been closed.
         EXPECT_EQ(counters_.constructed.load(), 1);
         EXPECT_EQ(counters_.closed.load(), 1);
     });
     run();
-    EXPECT_TRUE(shut);
     EXPECT_EQ(waiter.ec, ResultCode::shutting_down);
+    EXPECT_FALSE(shut) << "shutdown completed before the factory returned";
+    advance(50ms);
+    EXPECT_TRUE(shut);
+}
+
+// Shutdown's wait for a factory that ignores cancellation is bounded by shutdown_timeout; it says
+// so (timeout, builds_in_progress) and the late client is still closed when it arrives.
+TEST_F(PoolTest, ShutdownStopsWaitingForARudeFactoryAtShutdownTimeout) {
+    behaviour_.delay = 10s;
+    behaviour_.ignore_cancellation = true;
+    PoolOptions options;
+    options.connect_timeout = 0s;  // no connect bound: only shutdown_timeout ends the wait
+    options.shutdown_timeout = 1s;
+    auto& pool = make_pool(options);
+    GetOutcome waiter;
+    start_get(1, waiter);
+    run();
+    error_code shut_ec;
+    bool shut = false;
+    pool.async_shutdown([&](error_code ec) {
+        shut = true;
+        shut_ec = ec;
+    });
+    advance(999ms);
+    EXPECT_FALSE(shut);
+    advance(1ms);
+    ASSERT_TRUE(shut);
+    EXPECT_EQ(shut_ec, ResultCode::timeout);
+    EXPECT_EQ(pool.stats().builds_in_progress, 1u);
+    advance(9s);
+    EXPECT_EQ(counters_.closed.load(), 1);
+    EXPECT_EQ(pool.stats().builds_in_progress, 0u);
+}
+
+TEST_F(PoolTest, ConcurrentShutdownsAllComplete) {
+    behaviour_.delay = 10ms;
+    behaviour_.ignore_cancellation = true;
+    auto& pool = make_pool();
+    GetOutcome waiter;
+    start_get(1, waiter);
+    run();
+    int completed = 0;
+    for (int i = 0; i < 3; ++i) {
+        pool.async_shutdown([&](error_code ec) {
+            EXPECT_FALSE(ec);
+            ++completed;
+        });
+    }
+    run();
+    EXPECT_EQ(completed, 0);
+    advance(10ms);
+    EXPECT_EQ(completed, 3);
 }
 
 // ---- limits -----------------------------------------------------------------------------------
@@ -547,19 +704,22 @@ TEST_F(PoolTest, MaxClientsFailsWithPoolExhaustedAfterWaitTimeout) {
     GetOutcome a, b, c;
     start_get(1, a);
     start_get(2, b);
-    run();
+    advance(1ms);
     ASSERT_FALSE(a.ec);
     ASSERT_FALSE(b.ec);
     start_get(3, c);
-    run();
+    advance(19ms);
+    EXPECT_FALSE(c.done);
+    advance(1ms);
     EXPECT_EQ(c.ec, ResultCode::pool_exhausted);
     EXPECT_EQ(counters_.factory_calls.load(), 2);
     EXPECT_EQ(pool.stats().live_clients, 2u);
+    EXPECT_EQ(pool.stats().build_failures, 0u) << "no factory call failed";
     // Cached keys are still served at the cap.
     EXPECT_NE(pool.try_get(1), nullptr);
 }
 
-TEST_F(PoolTest, MaxClientsWaiterGetsTheSlotFreedByIdleEviction) {
+TEST_F(PoolTest, MaxClientsWaiterGetsThePermitFreedByIdleEviction) {
     PoolOptions options;
     options.max_clients = 1;
     options.wait_timeout = 5s;
@@ -567,32 +727,63 @@ TEST_F(PoolTest, MaxClientsWaiterGetsTheSlotFreedByIdleEviction) {
     auto& pool = make_pool(options);
     GetOutcome a, b;
     start_get(1, a);
-    run_until([&] { return a.done; });
+    advance(1ms);
     ASSERT_FALSE(a.ec);
     a.client.reset();  // nobody holds key 1's client any more: it can go idle
     start_get(2, b);
-    run_until([&] { return b.done; });
+    run();
+    EXPECT_FALSE(b.done);
+    advance(30ms);  // the sweep at 1 + 10 + 10 + 10 ms finds key 1 idle for >= 20 ms
+    advance(1ms);   // key 2's factory
+    EXPECT_TRUE(b.done);
     EXPECT_FALSE(b.ec) << b.ec.message();
     EXPECT_EQ(pool.stats().evictions, 1u);
     EXPECT_EQ(pool.stats().live_clients, 1u);
     EXPECT_EQ(pool.size(), 1u);
 }
 
-TEST_F(PoolTest, InvalidateFreesASlotForAWaiter) {
+TEST_F(PoolTest, InvalidateFreesAPermitForAWaiter) {
     PoolOptions options;
     options.max_clients = 1;
     options.wait_timeout = 5s;
     auto& pool = make_pool(options);
     GetOutcome a, b;
     start_get(1, a);
-    run();
+    advance(1ms);
     start_get(2, b);
-    io_.poll();
+    run();
     EXPECT_FALSE(b.done);
     EXPECT_TRUE(pool.invalidate(1));
-    run();
+    advance(1ms);
     EXPECT_FALSE(b.ec);
     EXPECT_TRUE(a.client->closed());
+}
+
+// The last waiter of a build queued for a permit leaves in the same turn as a permit frees: the
+// build must not go on (no factory call, nothing cached), and the permit must be free again.
+TEST_F(PoolTest, ABuildAbandonedWhileWaitingForAPermitNeverBuilds) {
+    PoolOptions options;
+    options.max_clients = 1;
+    options.wait_timeout = 5s;
+    options.idle_timeout = 0s;
+    auto& pool = make_pool(options);
+    GetOutcome a, b, c;
+    start_get(1, a);
+    advance(1ms);
+    ASSERT_FALSE(a.ec);
+    asio::cancellation_signal cancel;
+    start_get(2, b, cancel.slot());
+    run();  // key 2's build is queued for the permit
+    cancel.emit(asio::cancellation_type::terminal);
+    EXPECT_TRUE(pool.invalidate(1));  // the permit frees in the same turn
+    run();
+    EXPECT_EQ(b.ec, asio::error::operation_aborted);
+    EXPECT_EQ(counters_.factory_calls.load(), 1) << "the abandoned build called the factory";
+    EXPECT_EQ(pool.size(), 0u) << "a client nobody asked for was cached";
+    // The permit is free: another key builds at once, without waiting.
+    start_get(3, c);
+    advance(1ms);
+    EXPECT_FALSE(c.ec) << c.ec.message();
 }
 
 TEST_F(PoolTest, IdleClientsAreEvictedAndTheSweeperStops) {
@@ -602,17 +793,22 @@ TEST_F(PoolTest, IdleClientsAreEvictedAndTheSweeperStops) {
     GetOutcome held, dropped;
     start_get(1, held);
     start_get(2, dropped);
-    run_until([&] { return held.done && dropped.done; });
+    advance(1ms);
+    ASSERT_TRUE(held.done && dropped.done);
     dropped.client.reset();
     // Not held elsewhere and unused: evicted. Still held by the test: kept.
-    run_until([&] { return pool.stats().evictions == 1; });
+    advance(19ms);
+    EXPECT_EQ(pool.stats().evictions, 0u) << "evicted before idle_timeout";
+    advance(10ms);
+    EXPECT_EQ(pool.stats().evictions, 1u);
     EXPECT_EQ(pool.size(), 1u);
     EXPECT_NE(pool.try_get(1), nullptr);
     EXPECT_FALSE(held.client->closed());
     held.client.reset();
-    run();  // returns only once the sweeper evicted the last client and stopped
+    advance(30ms);
     EXPECT_EQ(pool.size(), 0u);
     EXPECT_EQ(pool.stats().evictions, 2u);
+    EXPECT_EQ(VirtualTime::pending(), 0u) << "the sweeper kept running with nothing cached";
 }
 
 // ---- API surface ------------------------------------------------------------------------------
@@ -622,7 +818,7 @@ TEST_F(PoolTest, CallbacksAreNeverCompletedInline) {
     GetOutcome miss;
     start_get(1, miss);
     EXPECT_FALSE(miss.done);
-    run();
+    advance(1ms);
     ASSERT_FALSE(miss.ec);
     GetOutcome hit;
     start_get(1, hit);
@@ -633,11 +829,40 @@ TEST_F(PoolTest, CallbacksAreNeverCompletedInline) {
     EXPECT_GE(pool.stats().hits, 1u);
 }
 
+// On a hit, `co_await async_get(k)` and `co_await async_get(k, as_tuple(use_awaitable))` behave
+// the same: both return without suspending (a handler posted before them has not run after).
+TEST_F(PoolTest, AwaitableAndTupleAwaitableHitsDoNotSuspend) {
+    auto& pool = make_pool();
+    GetOutcome warm;
+    start_get(1, warm);
+    advance(1ms);
+    bool plain_suspended = true, tuple_suspended = true;
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+            bool posted_ran = false;
+            asio::post(io_, [&] { posted_ran = true; });
+            auto client = co_await pool.async_get(1);
+            plain_suspended = posted_ran;
+            EXPECT_EQ(client, warm.client);
+            posted_ran = false;
+            asio::post(io_, [&] { posted_ran = true; });
+            auto [ec, same] = co_await pool.async_get(1, asio::as_tuple(asio::use_awaitable));
+            tuple_suspended = posted_ran;
+            EXPECT_FALSE(ec);
+            EXPECT_EQ(same, warm.client);
+        },
+        asio::detached);
+    run();
+    EXPECT_FALSE(plain_suspended);
+    EXPECT_FALSE(tuple_suspended);
+}
+
 TEST_F(PoolTest, WorksWithEveryCompletionToken) {
     auto& pool = make_pool();
-    // use_future
+    // use_future (its handler runs on the system executor's thread, which fulfils the future)
     auto future = pool.async_get(1, asio::use_future);
-    run();
+    advance(1ms);
     auto from_future = future.get();
     ASSERT_NE(from_future, nullptr);
     // deferred
@@ -667,7 +892,7 @@ TEST_F(PoolTest, WorksWithEveryCompletionToken) {
             }
         },
         asio::detached);
-    run();
+    advance(1ms);
     EXPECT_EQ(tuple_ec, ResultCode::auth_failed);
     EXPECT_EQ(thrown, ResultCode::backoff);
 }
@@ -678,7 +903,7 @@ TEST_F(PoolTest, TryGetNeverBuilds) {
     EXPECT_EQ(counters_.factory_calls.load(), 0);
     GetOutcome o;
     start_get(1, o);
-    run();
+    advance(1ms);
     EXPECT_EQ(pool.try_get(1), o.client);
 }
 
@@ -686,12 +911,12 @@ TEST_F(PoolTest, InvalidateClosesAndTheNextGetRebuilds) {
     auto& pool = make_pool();
     GetOutcome first, second;
     start_get(1, first);
-    run();
+    advance(1ms);
     EXPECT_TRUE(pool.invalidate(1));
     EXPECT_TRUE(first.client->closed());
     EXPECT_FALSE(pool.invalidate(1));
     start_get(1, second);
-    run();
+    advance(1ms);
     EXPECT_NE(second.client, first.client);
     EXPECT_EQ(counters_.factory_calls.load(), 2);
 }
@@ -701,12 +926,12 @@ TEST_F(PoolTest, InvalidateClearsBackoff) {
     auto& pool = make_pool();
     GetOutcome failed, rebuilt;
     start_get(1, failed);
-    run();
+    advance(1ms);
     EXPECT_EQ(failed.ec, ResultCode::forbidden);
     EXPECT_TRUE(pool.invalidate(1));
     behaviour_.outcome = FactoryBehaviour::Outcome::client;
     start_get(1, rebuilt);
-    run();
+    advance(1ms);
     EXPECT_FALSE(rebuilt.ec);
 }
 
@@ -718,13 +943,35 @@ TEST_F(PoolTest, CloseThatThrowsStillCountsAsClosedOnce) {
             throw std::runtime_error("close failed");
         }
     };
-    KeyedClientPool<int, FakeClient, Throwing> pool(io_.get_executor(),
-                                                    make_factory(counters_, behaviour_));
+    KeyedClientPool<int, FakeClient, Throwing, std::hash<int>, std::equal_to<int>,
+                    VirtualTimeTraits>
+        pool(io_.get_executor(), make_factory<VirtualTimer>(counters_, behaviour_));
     pool.async_get(1, [](error_code, ClientPtr) {});
-    run();
+    advance(1ms);
     pool.async_shutdown([](error_code) {});
     run();
     EXPECT_EQ(pool.stats().closes, 1u);
+}
+
+// A logger set in the options receives the pool's messages; the global one does not.
+TEST_F(PoolTest, APoolLogsToItsOwnLogger) {
+    struct Sink : spdlog::sinks::base_sink<std::mutex> {
+        std::vector<std::string> lines;
+        void sink_it_(const spdlog::details::log_msg& msg) override {
+            lines.emplace_back(msg.payload.data(), msg.payload.size());
+        }
+        void flush_() override {}
+    };
+    auto sink = std::make_shared<Sink>();
+    PoolOptions options;
+    options.logger = std::make_shared<spdlog::logger>("pool-under-test", sink);
+    behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
+    make_pool(options);
+    GetOutcome failed;
+    start_get(1, failed);
+    advance(1ms);
+    ASSERT_FALSE(sink->lines.empty());
+    EXPECT_NE(sink->lines.back().find("failed"), std::string::npos) << sink->lines.back();
 }
 
 }  // namespace

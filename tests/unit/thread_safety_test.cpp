@@ -56,7 +56,7 @@ TEST_F(ThreadedPoolTest, SingleFlightHoldsAcrossThreads) {
     EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
     EXPECT_EQ(counters_.double_closes.load(), 0);
     threads_.join();
-    EXPECT_EQ(pool.lock_entries(), 0u);
+    EXPECT_EQ(pool.open_flights(), 0u);
 }
 
 // Coroutines on both threads mixing hits, invalidations, unhealthy clients and shutdown: every
@@ -109,6 +109,75 @@ TEST_F(ThreadedPoolTest, ChurnClosesEveryClientExactlyOnce) {
     const auto s = pool.stats();
     EXPECT_EQ(s.builds, s.closes);
     EXPECT_EQ(s.live_clients, 0u);
+}
+
+// max_clients far below the keys in use: builds queue for permits while their wait_timeout runs
+// out, permits free on both threads (invalidate, replacing broken clients), gets are cancelled. The
+// permit hand-over, its timeout and an abandonment may land in any order on either thread; every
+// get completes, every client is closed once, and no permit leaks (ASan/TSan: no race on a wait's
+// cancellation handler).
+TEST_F(ThreadedPoolTest, PermitWaitsTimeoutsAndCancellationsRaceSafely) {
+    behaviour_.delay = 50us;
+    PoolOptions options;
+    options.max_clients = 2;
+    options.wait_timeout = 200us;
+    options.backoff.initial = 0s;  // pool_exhausted sets no backoff anyway; keep keys rebuildable
+    Pool pool(threads_.get_executor(), make_factory(counters_, behaviour_), options);
+    std::atomic<int> finished{0};
+    std::atomic<int> served{0};
+    std::atomic<int> exhausted{0};
+    for (int worker = 0; worker < 8; ++worker) {
+        asio::co_spawn(
+            threads_,
+            [&, worker]() -> asio::awaitable<void> {
+                asio::steady_timer pause(co_await asio::this_coro::executor);
+                for (int i = 0; i < 200; ++i) {
+                    const int key = (worker * 5 + i) % 16;
+                    asio::cancellation_signal cancel;
+                    if (i % 7 == 0) {  // this get is cancelled from the other thread, soon
+                        asio::post(threads_,
+                                   [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
+                    }
+                    auto [ec, client] = co_await pool.async_get(
+                        key, asio::bind_cancellation_slot(
+                                 i % 7 == 0 ? cancel.slot() : asio::cancellation_slot(),
+                                 asio::as_tuple(asio::use_awaitable)));
+                    if (i % 7 == 0) {
+                        // The emit may still be queued: let it run before `cancel` goes away.
+                        pause.expires_after(1ms);
+                        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                    }
+                    if (!ec) {
+                        served.fetch_add(1);
+                        if (i % 3 == 0) {
+                            pool.invalidate(key);
+                        } else if (i % 5 == 0) {
+                            client->break_connection();
+                        }
+                    } else if (ec == ResultCode::pool_exhausted) {
+                        exhausted.fetch_add(1);
+                    } else if (ec != asio::error::operation_aborted) {
+                        ADD_FAILURE() << ec.message() << " " << ec.to_string();
+                    }
+                }
+                finished.fetch_add(1);
+            },
+            asio::detached);
+    }
+    while (finished.load() < 8) {
+        std::promise<void> tick;
+        asio::post(threads_, [&] { tick.set_value(); });
+        tick.get_future().get();
+    }
+    pool.async_shutdown(asio::use_future).get();  // throws on an error
+    threads_.join();
+    EXPECT_GT(served.load(), 0);
+    EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
+    EXPECT_EQ(counters_.double_closes.load(), 0);
+    const auto s = pool.stats();
+    EXPECT_EQ(s.builds, s.closes);
+    EXPECT_EQ(s.live_clients, 0u);
+    EXPECT_EQ(s.builds_in_progress, 0u);
 }
 
 TEST_F(ThreadedPoolTest, DestroyWhileBusyIsSafe) {

@@ -1,0 +1,223 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#ifndef KEYEDPOOL_DETAIL_POOL_CACHE_SHARD_HPP
+#define KEYEDPOOL_DETAIL_POOL_CACHE_SHARD_HPP
+
+/// \file
+/// One of the pool's 16 cache shards: the keys' entries (a ready client, or the record of the last
+/// failed build) and the open flights, under one short lock.
+
+#include <keyedpool/detail/pool/decisions.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace keyedpool::detail::pool {
+
+/// What the cache holds for a key: a ready client, or the record of the last failed build.
+template <typename Client, typename Clock>
+struct Entry {
+    std::shared_ptr<Client> client;          ///< ready client, or null
+    typename Clock::time_point last_used{};  ///< when `client` was last handed out
+    std::uint64_t seq = 0;                   ///< the pool's event counter when this was written
+    boost::system::error_code failure;       ///< the last build's error, when `client` is null
+    typename Clock::time_point retry_at{};   ///< no rebuild before this, after a failure
+    unsigned consecutive_failures = 0;       ///< drives the backoff's growth
+};
+
+/// Every member function requires `mutex` to be held by the caller (the coordinator takes it once
+/// per decision and does all of that decision's reads and writes under it). Nothing here suspends,
+/// calls the factory or closes a client: clients leaving the cache are returned to the caller,
+/// which closes them after unlocking.
+template <typename Key, typename Client, typename Clock, typename FlightPtr, typename Hash,
+          typename KeyEqual>
+class alignas(64) CacheShard {
+  public:
+    using client_ptr = std::shared_ptr<Client>;
+    using time_point = typename Clock::time_point;
+    using EntryType = Entry<Client, Clock>;
+
+    mutable std::mutex mutex;
+
+    /// The facts `decide_probe` / `decide_miss` need. `healthy` is `Traits::is_healthy`.
+    template <typename Healthy>
+    KeyFacts facts(const Key& key, time_point now, Healthy healthy) const {
+        KeyFacts f;
+        if (auto it = entries_.find(key); it != entries_.end()) {
+            const EntryType& e = it->second;
+            f.has_client = static_cast<bool>(e.client);
+            f.client_healthy = f.has_client && healthy(*e.client);
+            f.has_failure = !f.has_client && static_cast<bool>(e.failure);
+            f.failure_seq = e.seq;
+            f.in_backoff = now < e.retry_at;
+        }
+        f.flight_open = flights_.count(key) != 0;
+        return f;
+    }
+
+    /// The cached client of a key known to have one; marks it used (for idle eviction).
+    client_ptr hand_out(const Key& key, time_point now, bool track_idle) {
+        EntryType& e = entries_.find(key)->second;
+        ++hits_;
+        if (track_idle) {
+            e.last_used = now;
+        }
+        return e.client;
+    }
+
+    /// The failure recorded for a key known to have one.
+    boost::system::error_code failure(const Key& key) const {
+        return entries_.find(key)->second.failure;
+    }
+
+    /// Forgets the key's entry; returns its client (to close), if any. Returns whether there was
+    /// an entry through `found`.
+    client_ptr take(const Key& key, bool* found = nullptr) {
+        auto it = entries_.find(key);
+        if (found) {
+            *found = it != entries_.end();
+        }
+        if (it == entries_.end()) {
+            return nullptr;
+        }
+        return take_at(it);
+    }
+
+    /// Caches a client built for the key, replacing a failure record. The key has no client: only
+    /// its flight stores one, and a flight starts only when none is cached.
+    void store(const Key& key, client_ptr client, time_point now, std::uint64_t seq) {
+        EntryType& e = entries_[key];
+        if (e.failure) {
+            --failure_records_;
+        }
+        e.failure = {};
+        e.consecutive_failures = 0;
+        e.client = std::move(client);
+        e.last_used = now;
+        e.seq = seq;
+    }
+
+    /// Records a failed build. `next_delay(n)` gives the backoff after `n` failures in a row
+    /// (called only when `ec` starts a backoff). Returns the number of failures in a row.
+    template <typename NextDelay>
+    unsigned record_failure(const Key& key, boost::system::error_code ec, time_point now,
+                            std::uint64_t seq, NextDelay next_delay) {
+        auto [it, inserted] = entries_.try_emplace(key);
+        EntryType& e = it->second;
+        if (inserted || !e.failure) {
+            ++failure_records_;
+        }
+        const bool backs_off = starts_backoff(ec);
+        e.consecutive_failures += backs_off ? 1 : 0;
+        e.failure = ec;
+        e.retry_at = backs_off ? now + next_delay(e.consecutive_failures) : now;
+        e.seq = seq;
+        if (failure_records_ > prune_threshold_) {
+            prune_expired_failures(now);
+        }
+        return e.consecutive_failures;
+    }
+
+    // ---- flights ---------------------------------------------------------------------------
+
+    FlightPtr* find_flight(const Key& key) {
+        auto it = flights_.find(key);
+        return it == flights_.end() ? nullptr : &it->second;
+    }
+
+    void add_flight(const Key& key, FlightPtr flight) { flights_.emplace(key, std::move(flight)); }
+
+    /// Forgets the key's flight if it is still `flight` (cleanup by identity).
+    template <typename Flight>
+    void remove_flight(const Key& key, const Flight* flight) {
+        auto it = flights_.find(key);
+        if (it != flights_.end() && it->second.get() == flight) {
+            flights_.erase(it);
+        }
+    }
+
+    /// Takes every open flight out (shutdown); `visit` sees each one.
+    template <typename Visit>
+    void take_flights(Visit visit) {
+        for (auto& [key, flight] : flights_) {
+            visit(flight);
+        }
+        flights_.clear();
+    }
+
+    // ---- eviction and shutdown -------------------------------------------------------------
+
+    /// Takes out clients unused for `idle_timeout` that nobody outside the pool holds, and
+    /// failure records past their retry deadline. Appends the clients to `victims`.
+    void evict_idle(time_point now, typename Clock::duration idle_timeout,
+                    std::vector<client_ptr>& victims) {
+        for (auto it = entries_.begin(); it != entries_.end();) {
+            EntryType& e = it->second;
+            const bool idle =
+                e.client && now - e.last_used >= idle_timeout && e.client.use_count() == 1;
+            const bool expired_failure = !e.client && now >= e.retry_at;
+            auto next = std::next(it);
+            if (idle || expired_failure) {
+                if (auto client = take_at(it)) {
+                    victims.push_back(std::move(client));
+                }
+            }
+            it = next;
+        }
+    }
+
+    /// Takes out every entry (shutdown); appends the clients to `victims`.
+    void drain(std::vector<client_ptr>& victims) {
+        for (auto& [key, e] : entries_) {
+            if (e.client) {
+                victims.push_back(std::move(e.client));
+            }
+        }
+        entries_.clear();
+        failure_records_ = 0;
+    }
+
+    std::uint64_t hits() const noexcept { return hits_; }
+    std::size_t flights() const noexcept { return flights_.size(); }
+
+  private:
+    client_ptr take_at(typename std::unordered_map<Key, EntryType, Hash, KeyEqual>::iterator it) {
+        client_ptr client = std::move(it->second.client);
+        if (!client && it->second.failure) {
+            --failure_records_;
+        }
+        entries_.erase(it);
+        return client;
+    }
+
+    /// Drops failure records past their retry deadline (their keys may never be asked for again).
+    /// Amortised: runs when the count doubles since the last prune.
+    void prune_expired_failures(time_point now) {
+        for (auto it = entries_.begin(); it != entries_.end();) {
+            auto next = std::next(it);
+            if (!it->second.client && now >= it->second.retry_at) {
+                take_at(it);
+            }
+            it = next;
+        }
+        prune_threshold_ = std::max<std::size_t>(64, 2 * failure_records_);
+    }
+
+    std::unordered_map<Key, EntryType, Hash, KeyEqual> entries_;
+    std::unordered_map<Key, FlightPtr, Hash, KeyEqual> flights_;
+    std::uint64_t hits_ = 0;
+    std::size_t failure_records_ = 0;  // entries holding only a failure
+    std::size_t prune_threshold_ = 64;
+};
+
+}  // namespace keyedpool::detail::pool
+
+#endif  // KEYEDPOOL_DETAIL_POOL_CACHE_SHARD_HPP

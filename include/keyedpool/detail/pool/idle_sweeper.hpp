@@ -1,0 +1,81 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#ifndef KEYEDPOOL_DETAIL_POOL_IDLE_SWEEPER_HPP
+#define KEYEDPOOL_DETAIL_POOL_IDLE_SWEEPER_HPP
+
+/// \file
+/// Idle eviction: a timer on a strand of the pool's that, while clients are cached, asks the
+/// engine every `period` to close the clients idle for `idle_timeout`.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+namespace keyedpool::detail::pool {
+
+template <typename Timer>
+class IdleSweeper {
+  public:
+    IdleSweeper(const boost::asio::any_io_executor& strand,
+                typename Timer::clock_type::duration period)
+        : strand_(strand), timer_(strand), period_(period) {}
+
+    /// Starts sweeping unless it runs already. `sweep()` evicts and returns whether clients are
+    /// still cached; the sweeper stops when none are. `owner` keeps the sweep's target alive.
+    /// Thread-safe.
+    template <typename Owner, typename Sweep>
+    void ensure_running(std::shared_ptr<Owner> owner, Sweep sweep) {
+        if (running_.exchange(true)) {
+            return;
+        }
+        boost::asio::post(strand_, [this, owner = std::move(owner), sweep]() mutable {
+            arm(std::move(owner), std::move(sweep));
+        });
+    }
+
+    /// Stops for good (shutdown). Thread-safe.
+    template <typename Owner>
+    void stop(std::shared_ptr<Owner> owner) {
+        stopped_.store(true);
+        boost::asio::post(strand_, [this, owner = std::move(owner)] { timer_.cancel(); });
+    }
+
+  private:
+    template <typename Owner, typename Sweep>
+    void arm(std::shared_ptr<Owner> owner, Sweep sweep) {
+        if (stopped_.load()) {
+            return;
+        }
+        timer_.expires_after(period_);
+        timer_.async_wait([this, owner = std::move(owner),
+                           sweep = std::move(sweep)](boost::system::error_code ec) mutable {
+            if (ec || stopped_.load()) {
+                return;
+            }
+            if (sweep()) {
+                arm(std::move(owner), std::move(sweep));
+                return;
+            }
+            // Nothing cached: stop; but a client stored meanwhile may have seen us running (and
+            // not started us), so look once more.
+            running_.store(false);
+            if (sweep() && !running_.exchange(true)) {
+                arm(std::move(owner), std::move(sweep));
+            }
+        });
+    }
+
+    boost::asio::any_io_executor strand_;
+    Timer timer_;  // on strand_
+    typename Timer::clock_type::duration period_;
+    std::atomic<bool> running_{false};
+    std::atomic<bool> stopped_{false};
+};
+
+}  // namespace keyedpool::detail::pool
+
+#endif  // KEYEDPOOL_DETAIL_POOL_IDLE_SWEEPER_HPP
