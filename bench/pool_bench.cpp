@@ -4,7 +4,10 @@
 //   herd   10,000 waiters on one key, 1 ms factory: factory calls, and wake-up per waiter after the
 //          build, against one asio::post round trip;
 //   spread 1,000 keys x 10 waiters, 1 ms factory: total time, against the global-lock baseline;
-//   naive  the double-checked cache under the same herd: how many connections it makes.
+//   naive  the double-checked cache under the same herd: how many connections it makes;
+//   first builds  100,000 keys, one get each, a factory that returns at once: time and heap
+//          allocations per build, against a coroutine per key that builds into a map.
+#include "allocation_counter.hpp"
 #include "baselines.hpp"
 
 #include <keyedpool/async_mutex.hpp>
@@ -180,5 +183,60 @@ void BM_Baseline_NaiveHerd(benchmark::State& state) {
     state.counters["factory_calls_per_run"] = static_cast<double>(calls) / state.iterations();
 }
 BENCHMARK(BM_Baseline_NaiveHerd)->Apply(herd_sizes);
+
+/// 100,000 first builds: one get per key with an immediate factory, from the first get to the
+/// last completion; allocations per build counted in the same window.
+void BM_Pool_FirstBuilds(benchmark::State& state) {
+    constexpr int keys = 100'000;
+    double allocations = 0;
+    for (auto _ : state) {
+        asio::io_context io;
+        Pool pool(io.get_executor(), keyedpool::bench::make_client);
+        int served = 0;
+        const auto allocations_before = keyedpool::bench::allocations();
+        const auto start = clock_type::now();
+        for (int i = 0; i < keys; ++i) {
+            pool.async_get(i,
+                           [&](boost::system::error_code ec, ClientPtr) { served += ec ? 0 : 1; });
+        }
+        io.run();
+        state.SetIterationTime(std::chrono::duration<double>(clock_type::now() - start).count());
+        allocations += static_cast<double>(keyedpool::bench::allocations() - allocations_before);
+        if (served != keys) {
+            state.SkipWithError("not every get was served");
+        }
+        keyedpool::bench::shutdown_and_drain(pool, io);
+    }
+    state.counters["allocations_per_build"] = allocations / state.iterations() / keys;
+}
+BENCHMARK(BM_Pool_FirstBuilds)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+
+/// Floor for first builds: a coroutine per key that makes the client and stores it in a map.
+void BM_Baseline_FirstBuildsCoroutineMap(benchmark::State& state) {
+    constexpr int keys = 100'000;
+    double allocations = 0;
+    for (auto _ : state) {
+        asio::io_context io;
+        std::unordered_map<int, ClientPtr> cache;
+        const auto allocations_before = keyedpool::bench::allocations();
+        const auto start = clock_type::now();
+        for (int i = 0; i < keys; ++i) {
+            asio::co_spawn(
+                io,
+                [&cache, i]() -> asio::awaitable<void> {
+                    cache[i] = co_await keyedpool::bench::make_client(i);
+                },
+                asio::detached);
+        }
+        io.run();
+        state.SetIterationTime(std::chrono::duration<double>(clock_type::now() - start).count());
+        allocations += static_cast<double>(keyedpool::bench::allocations() - allocations_before);
+    }
+    state.counters["allocations_per_build"] = allocations / state.iterations() / keys;
+}
+BENCHMARK(BM_Baseline_FirstBuildsCoroutineMap)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 }  // namespace

@@ -127,15 +127,18 @@ TEST_F(ThreadedPoolTest, PermitWaitsTimeoutsAndCancellationsRaceSafely) {
     std::atomic<int> served{0};
     std::atomic<int> exhausted{0};
     for (int worker = 0; worker < 8; ++worker) {
+        // Each worker on a strand of its own: a cancellation is emitted on the executor of the
+        // operation it cancels (Asio's rule), here from a separate handler on that strand.
         asio::co_spawn(
-            threads_,
+            asio::make_strand(threads_),
             [&, worker]() -> asio::awaitable<void> {
-                asio::steady_timer pause(co_await asio::this_coro::executor);
+                auto strand = co_await asio::this_coro::executor;
+                asio::steady_timer pause(strand);
                 for (int i = 0; i < 200; ++i) {
                     const int key = (worker * 5 + i) % 16;
                     asio::cancellation_signal cancel;
-                    if (i % 7 == 0) {  // this get is cancelled from the other thread, soon
-                        asio::post(threads_,
+                    if (i % 7 == 0) {  // this get is cancelled soon, by a handler queued now
+                        asio::post(strand,
                                    [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
                     }
                     auto [ec, client] = co_await pool.async_get(

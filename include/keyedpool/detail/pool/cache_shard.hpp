@@ -118,7 +118,12 @@ class alignas(64) CacheShard {
         const bool backs_off = starts_backoff(ec);
         e.consecutive_failures += backs_off ? 1 : 0;
         e.failure = ec;
-        e.retry_at = backs_off ? now + next_delay(e.consecutive_failures) : now;
+        using duration = typename Clock::duration;
+        const duration delay =
+            backs_off ? duration(next_delay(e.consecutive_failures)) : duration::zero();
+        // No delay: no deadline at all. (`now` was read before the lock; a get that read the
+        // clock a little earlier must not see a deadline ahead of it.)
+        e.retry_at = delay > delay.zero() ? now + delay : time_point::min();
         e.seq = seq;
         if (failure_records_ > prune_threshold_) {
             prune_expired_failures(now);
