@@ -66,6 +66,14 @@ void herd_sizes(benchmark::internal::Benchmark* b) {
     b->Unit(benchmark::kMillisecond);
 }
 
+/// Pool options for a benchmark argument: 1 = builds on strands (the default), 0 = builds on the
+/// pool's executor (`build_on_strand = false`, for an io_context run by one thread, as here).
+keyedpool::PoolOptions options_for(const benchmark::State& state) {
+    keyedpool::PoolOptions options;
+    options.build_on_strand = state.range(0) != 0;
+    return options;
+}
+
 void BM_Pool_Herd(benchmark::State& state) {
     const int waiters = static_cast<int>(state.range(0));
     double wake_ns_per_waiter = 0;
@@ -107,7 +115,8 @@ void BM_Pool_Spread(benchmark::State& state) {
     for (auto _ : state) {
         asio::io_context io;
         SlowFactory factory{std::chrono::milliseconds(1)};
-        Pool pool(io.get_executor(), [&](const int& k) { return factory(k); });
+        Pool pool(
+            io.get_executor(), [&](const int& k) { return factory(k); }, options_for(state));
         int served = 0;
         clock_type::time_point last{};
         const auto start = clock_type::now();
@@ -131,7 +140,12 @@ void BM_Pool_Spread(benchmark::State& state) {
     state.counters["initiate_ms"] = initiate_ms / state.iterations();
     state.counters["last_build_started_ms"] = last_build_ms / state.iterations();
 }
-BENCHMARK(BM_Pool_Spread)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Pool_Spread)
+    ->ArgName("strand")
+    ->Arg(1)
+    ->Arg(0)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 /// The rejected alternative: one async lock around the whole get, build included.
 void BM_Baseline_GlobalLockSpread(benchmark::State& state) {
@@ -191,7 +205,7 @@ void BM_Pool_FirstBuilds(benchmark::State& state) {
     double allocations = 0;
     for (auto _ : state) {
         asio::io_context io;
-        Pool pool(io.get_executor(), keyedpool::bench::make_client);
+        Pool pool(io.get_executor(), keyedpool::bench::make_client, options_for(state));
         int served = 0;
         const auto allocations_before = keyedpool::bench::allocations();
         const auto start = clock_type::now();
@@ -209,7 +223,13 @@ void BM_Pool_FirstBuilds(benchmark::State& state) {
     }
     state.counters["allocations_per_build"] = allocations / state.iterations() / keys;
 }
-BENCHMARK(BM_Pool_FirstBuilds)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Pool_FirstBuilds)
+    ->ArgName("strand")
+    ->Arg(1)
+    ->Arg(0)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 /// Floor for first builds: a coroutine per key that makes the client and stores it in a map.
 void BM_Baseline_FirstBuildsCoroutineMap(benchmark::State& state) {

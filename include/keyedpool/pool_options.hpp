@@ -64,6 +64,17 @@ struct PoolOptions {
     /// when its factory returns. 0 = do not wait for them.
     std::chrono::steady_clock::duration shutdown_timeout = std::chrono::seconds(5);
 
+    /// Run each build (the factory call, its connect timer, and the cancellations the pool sends
+    /// the factory on a timeout, at shutdown or when every waiter left) on a strand of the pool's,
+    /// one per cache shard. Keep it when the pool's executor may run handlers on several threads
+    /// at once (an `io_context` run by several threads, a `thread_pool`): the strand keeps those
+    /// cancellations from running concurrently with the factory's own steps. Set it to false when
+    /// the executor runs one handler at a time (an `io_context` run by one thread, or a strand you
+    /// pass in): builds then skip the strand, which costs about a dozen allocations per build on
+    /// a type-erased executor (see docs/benchmarks.md). The pool's own state is thread-safe
+    /// either way.
+    bool build_on_strand = true;
+
     /// Where this pool logs. Null (the default): the library's logger (`keyedpool::logger()`), as
     /// it is when each message is written.
     std::shared_ptr<spdlog::logger> logger;

@@ -24,7 +24,9 @@ namespace {
 
 using boost::system::error_code;
 
-class PoolTest : public ::testing::Test {
+// Every test runs twice: builds on the shards' strands (the default) and on the pool's executor
+// (`build_on_strand = false`).
+class PoolTest : public ::testing::TestWithParam<bool> {
   protected:
     void SetUp() override {
         VirtualTime::reset();
@@ -52,6 +54,7 @@ class PoolTest : public ::testing::Test {
     }
 
     VirtualPool& make_pool(PoolOptions options = {}) {
+        options.build_on_strand = GetParam();
         pool_ = std::make_unique<VirtualPool>(
             io_.get_executor(), make_factory<VirtualTimer>(counters_, behaviour_), options);
         return *pool_;
@@ -99,7 +102,7 @@ bool all_done(const std::vector<GetOutcome>& outcomes) {
 
 // ---- single flight ----------------------------------------------------------------------------
 
-TEST_F(PoolTest, TenThousandConcurrentGetsBuildOneClient) {
+TEST_P(PoolTest, TenThousandConcurrentGetsBuildOneClient) {
     auto& pool = make_pool();
     std::vector<GetOutcome> outcomes(10'000);
     for (auto& outcome : outcomes) {
@@ -121,7 +124,7 @@ TEST_F(PoolTest, TenThousandConcurrentGetsBuildOneClient) {
     EXPECT_EQ(pool.stats().builds, 1u);
 }
 
-TEST_F(PoolTest, CoroutinesGetTheSameClientAndHitsSkipTheFactory) {
+TEST_P(PoolTest, CoroutinesGetTheSameClientAndHitsSkipTheFactory) {
     auto& pool = make_pool();
     std::vector<ClientPtr> got;
     for (int i = 0; i < 100; ++i) {
@@ -146,7 +149,7 @@ TEST_F(PoolTest, CoroutinesGetTheSameClientAndHitsSkipTheFactory) {
 
 // Different keys build concurrently: 1,000 keys x 10 waiters with a 20 ms factory are all served
 // when virtual time reaches 20 ms. A pool that serialised builds would have finished one key.
-TEST_F(PoolTest, ThousandKeysTimesTenWaitersAreServedAfterOneFactoryDelay) {
+TEST_P(PoolTest, ThousandKeysTimesTenWaitersAreServedAfterOneFactoryDelay) {
     behaviour_.delay = 20ms;
     make_pool();
     std::vector<GetOutcome> outcomes(10'000);
@@ -169,7 +172,7 @@ TEST_F(PoolTest, ThousandKeysTimesTenWaitersAreServedAfterOneFactoryDelay) {
 
 // ---- failures ---------------------------------------------------------------------------------
 
-TEST_F(PoolTest, FactoryErrorReachesEveryWaiterAsTheSameCode) {
+TEST_P(PoolTest, FactoryErrorReachesEveryWaiterAsTheSameCode) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     behaviour_.error = ResultCode::forbidden;
     auto& pool = make_pool();
@@ -190,7 +193,7 @@ TEST_F(PoolTest, FactoryErrorReachesEveryWaiterAsTheSameCode) {
 
 // A get that looked before a build failed but reached the shard lock after it: it gets that
 // build's error, not a build of its own (one result per build).
-TEST_F(PoolTest, AGetThatArrivesAsABuildFailsGetsThatError) {
+TEST_P(PoolTest, AGetThatArrivesAsABuildFailsGetsThatError) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     behaviour_.error = ResultCode::auth_failed;
     PoolOptions options;
@@ -214,7 +217,7 @@ TEST_F(PoolTest, AGetThatArrivesAsABuildFailsGetsThatError) {
     EXPECT_EQ(counters_.factory_calls.load(), 1);
 }
 
-TEST_F(PoolTest, NonSystemExceptionAndNullClientAreConnectFailed) {
+TEST_P(PoolTest, NonSystemExceptionAndNullClientAreConnectFailed) {
     behaviour_.outcome = FactoryBehaviour::Outcome::runtime_error;
     PoolOptions options;
     options.backoff.initial = 0s;  // no backoff: every get retries
@@ -230,7 +233,7 @@ TEST_F(PoolTest, NonSystemExceptionAndNullClientAreConnectFailed) {
     EXPECT_EQ(counters_.factory_calls.load(), 2);
 }
 
-TEST_F(PoolTest, ConnectTimeoutCancelsTheFactoryAndFailsEveryWaiter) {
+TEST_P(PoolTest, ConnectTimeoutCancelsTheFactoryAndFailsEveryWaiter) {
     behaviour_.delay = 10s;
     PoolOptions options;
     options.connect_timeout = 20ms;
@@ -253,7 +256,7 @@ TEST_F(PoolTest, ConnectTimeoutCancelsTheFactoryAndFailsEveryWaiter) {
 
 // A factory that ignores cancellation: its waiters still fail at connect_timeout (not when the
 // factory finally returns), and the client it produces late is closed, not cached or leaked.
-TEST_F(PoolTest, ConnectTimeoutBoundsTheWaitersOfAFactoryThatIgnoresCancellation) {
+TEST_P(PoolTest, ConnectTimeoutBoundsTheWaitersOfAFactoryThatIgnoresCancellation) {
     behaviour_.delay = 1500ms;
     behaviour_.ignore_cancellation = true;
     PoolOptions options;
@@ -277,7 +280,57 @@ TEST_F(PoolTest, ConnectTimeoutBoundsTheWaitersOfAFactoryThatIgnoresCancellation
     EXPECT_EQ(pool.stats().builds_in_progress, 0u);
 }
 
-TEST_F(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
+// One timer serves the connect timeouts of a shard's builds: each build still times out exactly
+// connect_timeout after its own factory call started, a build that ends early leaves the others'
+// deadlines alone, and once nothing builds no timer is left pending.
+TEST_P(PoolTest, EachBuildTimesOutAtItsOwnConnectDeadline) {
+    behaviour_.delay = 1s;
+    behaviour_.ignore_cancellation = true;
+    PoolOptions options;
+    options.connect_timeout = 20ms;
+    make_pool(options);
+    // Keys 0, 16, 32: the same shard or not, each is timed on its own.
+    GetOutcome a, b, c;
+    start_get(0, a);
+    advance(5ms);
+    start_get(16, b);
+    advance(5ms);
+    start_get(32, c);
+    advance(9ms);  // t = 19 ms
+    EXPECT_FALSE(a.done);
+    advance(1ms);  // t = 20 ms: a's deadline
+    EXPECT_EQ(a.ec, ResultCode::timeout);
+    EXPECT_FALSE(b.done);
+    advance(5ms);  // t = 25 ms
+    EXPECT_EQ(b.ec, ResultCode::timeout);
+    EXPECT_FALSE(c.done);
+    advance(5ms);  // t = 30 ms
+    EXPECT_EQ(c.ec, ResultCode::timeout);
+    advance(1s);  // the rude factories return; their clients are closed
+    EXPECT_EQ(counters_.closed.load(), 3);
+    EXPECT_EQ(VirtualTime::pending(), 0u) << "a timer outlived the builds";
+}
+
+TEST_P(PoolTest, ABuildThatEndsEarlyLeavesTheOtherDeadlinesAlone) {
+    PoolOptions options;
+    options.connect_timeout = 20ms;
+    make_pool(options);
+    behaviour_.delay = 2ms;
+    GetOutcome fast, slow;
+    start_get(0, fast);
+    run();
+    behaviour_.delay = 1s;
+    start_get(16, slow);
+    advance(2ms);
+    EXPECT_FALSE(fast.ec) << "the fast build succeeds before its deadline";
+    advance(17ms);  // t = 19 ms
+    EXPECT_FALSE(slow.done);
+    advance(1ms);  // t = 20 ms: the slow build's deadline (20 ms after it started)
+    EXPECT_EQ(slow.ec, ResultCode::timeout);
+    EXPECT_EQ(VirtualTime::pending(), 0u);
+}
+
+TEST_P(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     behaviour_.error = ResultCode::server_busy;
     PoolOptions options;
@@ -306,7 +359,7 @@ TEST_F(PoolTest, BackoffFailsFastThenTheFirstGetAfterTheDeadlineRebuilds) {
     ASSERT_NE(after.client, nullptr);
 }
 
-TEST_F(PoolTest, BackoffGrowsWithConsecutiveFailures) {
+TEST_P(PoolTest, BackoffGrowsWithConsecutiveFailures) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     behaviour_.error = ResultCode::io_error;
     behaviour_.delay = 0ms;
@@ -335,7 +388,7 @@ TEST_F(PoolTest, BackoffGrowsWithConsecutiveFailures) {
 }
 
 // The jitter comes from the time traits: the lowest sample shortens the delay by `jitter`.
-TEST_F(PoolTest, BackoffJitterComesFromTheInjectedSource) {
+TEST_P(PoolTest, BackoffJitterComesFromTheInjectedSource) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     behaviour_.delay = 0ms;
     PoolOptions options;
@@ -358,7 +411,7 @@ TEST_F(PoolTest, BackoffJitterComesFromTheInjectedSource) {
 
 // ---- health -----------------------------------------------------------------------------------
 
-TEST_F(PoolTest, UnhealthyClientIsClosedAndRebuiltOnce) {
+TEST_P(PoolTest, UnhealthyClientIsClosedAndRebuiltOnce) {
     auto& pool = make_pool();
     GetOutcome first;
     start_get(3, first);
@@ -382,7 +435,7 @@ TEST_F(PoolTest, UnhealthyClientIsClosedAndRebuiltOnce) {
     EXPECT_EQ(counters_.closed.load(), 1);
 }
 
-TEST_F(PoolTest, ClientBornUnhealthyFailsItsWaitersOnceAndIsClosed) {
+TEST_P(PoolTest, ClientBornUnhealthyFailsItsWaitersOnceAndIsClosed) {
     behaviour_.outcome = FactoryBehaviour::Outcome::unhealthy_client;
     auto& pool = make_pool();
     std::vector<GetOutcome> outcomes(10);
@@ -400,7 +453,7 @@ TEST_F(PoolTest, ClientBornUnhealthyFailsItsWaitersOnceAndIsClosed) {
 
 // ---- cancellation -----------------------------------------------------------------------------
 
-TEST_F(PoolTest, CancellingOneWaiterLeavesTheBuildForTheOthers) {
+TEST_P(PoolTest, CancellingOneWaiterLeavesTheBuildForTheOthers) {
     behaviour_.delay = 30ms;
     make_pool();
     asio::cancellation_signal cancel;
@@ -421,7 +474,7 @@ TEST_F(PoolTest, CancellingOneWaiterLeavesTheBuildForTheOthers) {
     EXPECT_EQ(counters_.factory_cancelled.load(), 0);
 }
 
-TEST_F(PoolTest, CancellingTheGetThatStartedTheBuildLeavesTheBuildToTheOthers) {
+TEST_P(PoolTest, CancellingTheGetThatStartedTheBuildLeavesTheBuildToTheOthers) {
     // The build belongs to the key, not to the first get: cancelling that get must neither cancel
     // the factory nor make the others build again.
     behaviour_.delay = 30ms;
@@ -445,7 +498,7 @@ TEST_F(PoolTest, CancellingTheGetThatStartedTheBuildLeavesTheBuildToTheOthers) {
     EXPECT_EQ(next.client, last.client);
 }
 
-TEST_F(PoolTest, CancellingEveryWaiterCancelsTheBuild) {
+TEST_P(PoolTest, CancellingEveryWaiterCancelsTheBuild) {
     behaviour_.delay = 10s;
     make_pool();
     asio::cancellation_signal cancel_a, cancel_b;
@@ -470,7 +523,7 @@ TEST_F(PoolTest, CancellingEveryWaiterCancelsTheBuild) {
 
 // Every waiter left while a factory that ignores cancellation still runs; a new get for the key
 // is served by a new build at once, and the old build's late client is closed, never served.
-TEST_F(PoolTest, AGetAfterEveryWaiterLeftIsServedByANewBuild) {
+TEST_P(PoolTest, AGetAfterEveryWaiterLeftIsServedByANewBuild) {
     behaviour_.delay = 20ms;
     behaviour_.ignore_cancellation = true;
     make_pool();
@@ -497,7 +550,7 @@ TEST_F(PoolTest, AGetAfterEveryWaiterLeftIsServedByANewBuild) {
 // the build is over): it completes exactly once, with the client or with operation_aborted, and
 // nothing leaks (checked in TearDown). Guards the handover between the build's end, which takes
 // the waiters under the shard lock, and a cancellation arriving meanwhile.
-TEST_F(PoolTest, ACancellationAtAnyStepOfTheBuildCompletesTheGetOnce) {
+TEST_P(PoolTest, ACancellationAtAnyStepOfTheBuildCompletesTheGetOnce) {
     behaviour_.delay = 0ms;
     make_pool();
     int aborted = 0, served = 0;
@@ -532,7 +585,7 @@ TEST_F(PoolTest, ACancellationAtAnyStepOfTheBuildCompletesTheGetOnce) {
     EXPECT_GT(served, 0);
 }
 
-TEST_F(PoolTest, AThrowingHandlerDoesNotLoseTheWaitersCompletedWithIt) {
+TEST_P(PoolTest, AThrowingHandlerDoesNotLoseTheWaitersCompletedWithIt) {
     // Waiters of one build are resumed together; an exception from one handler must leave the
     // rest to be completed, not dropped.
     make_pool();
@@ -557,7 +610,7 @@ TEST_F(PoolTest, AThrowingHandlerDoesNotLoseTheWaitersCompletedWithIt) {
 
 // ---- shutdown ---------------------------------------------------------------------------------
 
-TEST_F(PoolTest, ShutdownFailsWaitersCancelsTheBuildAndClosesEverything) {
+TEST_P(PoolTest, ShutdownFailsWaitersCancelsTheBuildAndClosesEverything) {
     auto& pool = make_pool();
     // One cached client on key 1, one slow build with waiters on key 2.
     GetOutcome cached;
@@ -593,7 +646,7 @@ TEST_F(PoolTest, ShutdownFailsWaitersCancelsTheBuildAndClosesEverything) {
     EXPECT_EQ(pool.try_get(1), nullptr);
 }
 
-TEST_F(PoolTest, DestroyingThePoolMidFlightIsSafe) {
+TEST_P(PoolTest, DestroyingThePoolMidFlightIsSafe) {
     behaviour_.delay = 10s;
     make_pool();
     std::vector<GetOutcome> waiters(3);
@@ -610,7 +663,7 @@ TEST_F(PoolTest, DestroyingThePoolMidFlightIsSafe) {
 
 // A get created by the default token is a lazily started coroutine: it may start after the pool
 // is gone. It must be refused, not touch a destroyed engine (ASan: heap-use-after-free in probe).
-TEST_F(PoolTest, AGetStartedAfterThePoolIsDestroyedIsRefused) {
+TEST_P(PoolTest, AGetStartedAfterThePoolIsDestroyedIsRefused) {
     make_pool();
     asio::io_context other;
     error_code got;
@@ -623,7 +676,7 @@ TEST_F(PoolTest, AGetStartedAfterThePoolIsDestroyedIsRefused) {
     EXPECT_EQ(got, ResultCode::shutting_down);
 }
 
-TEST_F(PoolTest, ShutdownWaitsForARudeFactoryAndClosesItsClient) {
+TEST_P(PoolTest, ShutdownWaitsForARudeFactoryAndClosesItsClient) {
     behaviour_.delay = 50ms;
     behaviour_.ignore_cancellation = true;
     auto& pool = make_pool();
@@ -647,7 +700,7 @@ TEST_F(PoolTest, ShutdownWaitsForARudeFactoryAndClosesItsClient) {
 
 // Shutdown's wait for a factory that ignores cancellation is bounded by shutdown_timeout; it says
 // so (timeout, builds_in_progress) and the late client is still closed when it arrives.
-TEST_F(PoolTest, ShutdownStopsWaitingForARudeFactoryAtShutdownTimeout) {
+TEST_P(PoolTest, ShutdownStopsWaitingForARudeFactoryAtShutdownTimeout) {
     behaviour_.delay = 10s;
     behaviour_.ignore_cancellation = true;
     PoolOptions options;
@@ -674,7 +727,7 @@ TEST_F(PoolTest, ShutdownStopsWaitingForARudeFactoryAtShutdownTimeout) {
     EXPECT_EQ(pool.stats().builds_in_progress, 0u);
 }
 
-TEST_F(PoolTest, ConcurrentShutdownsAllComplete) {
+TEST_P(PoolTest, ConcurrentShutdownsAllComplete) {
     behaviour_.delay = 10ms;
     behaviour_.ignore_cancellation = true;
     auto& pool = make_pool();
@@ -696,7 +749,7 @@ TEST_F(PoolTest, ConcurrentShutdownsAllComplete) {
 
 // ---- limits -----------------------------------------------------------------------------------
 
-TEST_F(PoolTest, MaxClientsFailsWithPoolExhaustedAfterWaitTimeout) {
+TEST_P(PoolTest, MaxClientsFailsWithPoolExhaustedAfterWaitTimeout) {
     PoolOptions options;
     options.max_clients = 2;
     options.wait_timeout = 20ms;
@@ -719,7 +772,7 @@ TEST_F(PoolTest, MaxClientsFailsWithPoolExhaustedAfterWaitTimeout) {
     EXPECT_NE(pool.try_get(1), nullptr);
 }
 
-TEST_F(PoolTest, MaxClientsWaiterGetsThePermitFreedByIdleEviction) {
+TEST_P(PoolTest, MaxClientsWaiterGetsThePermitFreedByIdleEviction) {
     PoolOptions options;
     options.max_clients = 1;
     options.wait_timeout = 5s;
@@ -742,7 +795,7 @@ TEST_F(PoolTest, MaxClientsWaiterGetsThePermitFreedByIdleEviction) {
     EXPECT_EQ(pool.size(), 1u);
 }
 
-TEST_F(PoolTest, InvalidateFreesAPermitForAWaiter) {
+TEST_P(PoolTest, InvalidateFreesAPermitForAWaiter) {
     PoolOptions options;
     options.max_clients = 1;
     options.wait_timeout = 5s;
@@ -761,7 +814,7 @@ TEST_F(PoolTest, InvalidateFreesAPermitForAWaiter) {
 
 // The last waiter of a build queued for a permit leaves in the same turn as a permit frees: the
 // build must not go on (no factory call, nothing cached), and the permit must be free again.
-TEST_F(PoolTest, ABuildAbandonedWhileWaitingForAPermitNeverBuilds) {
+TEST_P(PoolTest, ABuildAbandonedWhileWaitingForAPermitNeverBuilds) {
     PoolOptions options;
     options.max_clients = 1;
     options.wait_timeout = 5s;
@@ -786,7 +839,7 @@ TEST_F(PoolTest, ABuildAbandonedWhileWaitingForAPermitNeverBuilds) {
     EXPECT_FALSE(c.ec) << c.ec.message();
 }
 
-TEST_F(PoolTest, IdleClientsAreEvictedAndTheSweeperStops) {
+TEST_P(PoolTest, IdleClientsAreEvictedAndTheSweeperStops) {
     PoolOptions options;
     options.idle_timeout = 20ms;
     auto& pool = make_pool(options);
@@ -813,7 +866,7 @@ TEST_F(PoolTest, IdleClientsAreEvictedAndTheSweeperStops) {
 
 // ---- API surface ------------------------------------------------------------------------------
 
-TEST_F(PoolTest, CallbacksAreNeverCompletedInline) {
+TEST_P(PoolTest, CallbacksAreNeverCompletedInline) {
     auto& pool = make_pool();
     GetOutcome miss;
     start_get(1, miss);
@@ -831,7 +884,7 @@ TEST_F(PoolTest, CallbacksAreNeverCompletedInline) {
 
 // On a hit, `co_await async_get(k)` and `co_await async_get(k, as_tuple(use_awaitable))` behave
 // the same: both return without suspending (a handler posted before them has not run after).
-TEST_F(PoolTest, AwaitableAndTupleAwaitableHitsDoNotSuspend) {
+TEST_P(PoolTest, AwaitableAndTupleAwaitableHitsDoNotSuspend) {
     auto& pool = make_pool();
     GetOutcome warm;
     start_get(1, warm);
@@ -858,7 +911,7 @@ TEST_F(PoolTest, AwaitableAndTupleAwaitableHitsDoNotSuspend) {
     EXPECT_FALSE(tuple_suspended);
 }
 
-TEST_F(PoolTest, WorksWithEveryCompletionToken) {
+TEST_P(PoolTest, WorksWithEveryCompletionToken) {
     auto& pool = make_pool();
     // use_future (its handler runs on the system executor's thread, which fulfils the future)
     auto future = pool.async_get(1, asio::use_future);
@@ -897,7 +950,7 @@ TEST_F(PoolTest, WorksWithEveryCompletionToken) {
     EXPECT_EQ(thrown, ResultCode::backoff);
 }
 
-TEST_F(PoolTest, TryGetNeverBuilds) {
+TEST_P(PoolTest, TryGetNeverBuilds) {
     auto& pool = make_pool();
     EXPECT_EQ(pool.try_get(1), nullptr);
     EXPECT_EQ(counters_.factory_calls.load(), 0);
@@ -907,7 +960,7 @@ TEST_F(PoolTest, TryGetNeverBuilds) {
     EXPECT_EQ(pool.try_get(1), o.client);
 }
 
-TEST_F(PoolTest, InvalidateClosesAndTheNextGetRebuilds) {
+TEST_P(PoolTest, InvalidateClosesAndTheNextGetRebuilds) {
     auto& pool = make_pool();
     GetOutcome first, second;
     start_get(1, first);
@@ -921,7 +974,7 @@ TEST_F(PoolTest, InvalidateClosesAndTheNextGetRebuilds) {
     EXPECT_EQ(counters_.factory_calls.load(), 2);
 }
 
-TEST_F(PoolTest, InvalidateClearsBackoff) {
+TEST_P(PoolTest, InvalidateClearsBackoff) {
     behaviour_.outcome = FactoryBehaviour::Outcome::system_error;
     auto& pool = make_pool();
     GetOutcome failed, rebuilt;
@@ -935,7 +988,7 @@ TEST_F(PoolTest, InvalidateClearsBackoff) {
     EXPECT_FALSE(rebuilt.ec);
 }
 
-TEST_F(PoolTest, CloseThatThrowsStillCountsAsClosedOnce) {
+TEST_P(PoolTest, CloseThatThrowsStillCountsAsClosedOnce) {
     struct Throwing {
         static bool is_healthy(const FakeClient&) { return true; }
         static void close(FakeClient& c) {
@@ -945,7 +998,11 @@ TEST_F(PoolTest, CloseThatThrowsStillCountsAsClosedOnce) {
     };
     KeyedClientPool<int, FakeClient, Throwing, std::hash<int>, std::equal_to<int>,
                     VirtualTimeTraits>
-        pool(io_.get_executor(), make_factory<VirtualTimer>(counters_, behaviour_));
+        pool(io_.get_executor(), make_factory<VirtualTimer>(counters_, behaviour_), [] {
+            PoolOptions o;
+            o.build_on_strand = GetParam();
+            return o;
+        }());
     pool.async_get(1, [](error_code, ClientPtr) {});
     advance(1ms);
     pool.async_shutdown([](error_code) {});
@@ -954,7 +1011,7 @@ TEST_F(PoolTest, CloseThatThrowsStillCountsAsClosedOnce) {
 }
 
 // A logger set in the options receives the pool's messages; the global one does not.
-TEST_F(PoolTest, APoolLogsToItsOwnLogger) {
+TEST_P(PoolTest, APoolLogsToItsOwnLogger) {
     struct Sink : spdlog::sinks::base_sink<std::mutex> {
         std::vector<std::string> lines;
         void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -973,6 +1030,11 @@ TEST_F(PoolTest, APoolLogsToItsOwnLogger) {
     ASSERT_FALSE(sink->lines.empty());
     EXPECT_NE(sink->lines.back().find("failed"), std::string::npos) << sink->lines.back();
 }
+
+INSTANTIATE_TEST_SUITE_P(BuildExecutor, PoolTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                             return param_info.param ? "Strand" : "PoolExecutor";
+                         });
 
 }  // namespace
 }  // namespace keyedpool::test

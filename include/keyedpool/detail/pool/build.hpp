@@ -9,10 +9,15 @@
 ///     start ─► [max_clients: a permit, waiting at most wait_timeout] ─► factory(key), raced
 ///     against connect_timeout ─► the engine ends the flight with the result
 ///
-/// No coroutine of its own, no parallel group: the factory runs in a `co_spawn` whose cancellation
-/// slot the build holds, and one timer bounds whichever wait is current. Every event
-/// (permit granted, timer, factory returned, flight ended by someone else) is a handler on the same
-/// strand, so the build's state needs no lock; `FlightLifecycle` says what each event means.
+/// The flight's executor is its shard's strand (default) or the pool's executor.
+///
+/// One coroutine per factory call and no parallel group: the coroutine's cancellation slot is the
+/// flight's; the permit wait has the flight's timer, the connect timeout a place in the shard's
+/// deadline list (connect_deadlines.hpp), one timer for all its builds. Every event
+/// (permit granted, timer, factory returned, flight ended by someone else) is a handler on the
+/// flight's executor — the shard's strand, or with `build_on_strand = false` the pool's executor
+/// run by one thread — so the build's state needs no lock; `FlightLifecycle` says what each event
+/// means.
 
 #include <keyedpool/detail/completion.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
@@ -40,8 +45,14 @@ class Build {
     using Action = FlightLifecycle::Action;
 
   public:
-    /// Starts the build of a new flight (from any thread; its first step is posted).
+    /// Starts the build of a new flight (from any thread). Without `max_clients` the factory
+    /// coroutine is spawned at once on the flight's executor; with it, the first step (queueing for
+    /// a permit) is posted there.
     static void start(EnginePtr engine, FlightPtr flight) {
+        if (engine->permits() == nullptr) {
+            spawn_factory(std::move(engine), std::move(flight), /*after_permit=*/false);
+            return;
+        }
         auto& executor = flight->executor;
         boost::asio::post(executor, [engine = std::move(engine), flight = std::move(flight)] {
             begin(engine, flight);
@@ -57,17 +68,13 @@ class Build {
     }
 
   private:
+    /// Queues for a permit (on the flight's executor).
     static void begin(const EnginePtr& engine, const FlightPtr& flight) {
         auto* permits = engine->permits();
-        switch (flight->life.on_start(permits != nullptr, engine->flight_is_open(*flight))) {
-            case Action::call_factory:
-                call_factory(engine, flight);
-                return;
-            case Action::wait_for_permit:
-                break;
-            default:  // ended before it began
-                engine->build_done();
-                return;
+        if (flight->life.on_start(true, engine->flight_is_open(*flight)) !=
+            Action::wait_for_permit) {
+            engine->build_done();  // ended before it began
+            return;
         }
         // Set before queueing: once queued, a release on another thread may grant at once.
         flight->on_granted = [engine, flight] {
@@ -110,33 +117,60 @@ class Build {
         }
     }
 
-    static void call_factory(const EnginePtr& engine, const FlightPtr& flight) {
-        namespace asio = boost::asio;
-        const auto timeout = engine->options().connect_timeout;
-        if (timeout.count() > 0) {
-            flight->timer.expires_after(timeout);
-            flight->timer.async_wait([engine, flight](boost::system::error_code ec) {
-                if (!ec) {
-                    act(engine, flight, flight->life.on_connect_timeout(), ResultCode::timeout);
-                }
+    /// The factory call, as one coroutine on the flight's executor. Its cancellation slot is the
+    /// flight's `factory_cancel`: emitting it (always on that executor) cancels the factory.
+    static void spawn_factory(EnginePtr engine, FlightPtr flight, bool after_permit) {
+        auto& executor = flight->executor;
+        auto slot = flight->factory_cancel.slot();
+        try {
+            boost::asio::co_spawn(executor, call_factory(engine, flight, after_permit),
+                                  boost::asio::bind_cancellation_slot(slot, Spawned{flight}));
+        } catch (...) {  // out of memory: the build ends as a failed one
+            boost::asio::post(executor, [engine, flight] {
+                flight->life.on_start(false, true);
+                factory_returned(engine, flight, std::current_exception(), nullptr);
             });
         }
-        engine->log_build_start(flight->key);
-        try {
-            asio::co_spawn(flight->executor, engine->factory()(flight->key),
-                           asio::bind_cancellation_slot(
-                               flight->factory_cancel.slot(),
-                               [engine, flight](std::exception_ptr e, client_ptr client) {
-                                   factory_returned(engine, flight, e, std::move(client));
-                               }));
-        } catch (...) {  // the factory threw before returning its awaitable, or out of memory
-            factory_returned(engine, flight, std::current_exception(), nullptr);
+    }
+
+    /// The spawn's completion. It owns the flight, whose `factory_cancel` holds the spawned
+    /// coroutine's cancellation state: the flight must outlive the whole spawn, which goes on
+    /// after `call_factory` returns (it hops once more before completing).
+    struct Spawned {
+        FlightPtr flight;
+        void operator()(std::exception_ptr) const noexcept {}  // call_factory does not throw
+    };
+
+    static boost::asio::awaitable<void> call_factory(EnginePtr engine, FlightPtr flight,
+                                                     bool after_permit) {
+        if (!after_permit &&
+            flight->life.on_start(false, engine->flight_is_open(*flight)) != Action::call_factory) {
+            engine->build_done();  // its only waiter left before it began
+            co_return;
         }
+        const auto timeout = engine->options().connect_timeout;
+        if (timeout.count() > 0) {
+            using Clock = typename Engine::clock;
+            engine->connect_deadlines(*flight).add(
+                *flight, Clock::now() + timeout, [engine](typename Engine::FlightType& expired) {
+                    act(engine, expired.shared_from_this(), expired.life.on_connect_timeout(),
+                        ResultCode::timeout);
+                });
+        }
+        engine->log_build_start(flight->key);
+        client_ptr client;
+        std::exception_ptr exception;
+        try {
+            client = co_await engine->factory()(flight->key);
+        } catch (...) {
+            exception = std::current_exception();
+        }
+        factory_returned(engine, flight, exception, std::move(client));
     }
 
     static void factory_returned(const EnginePtr& engine, const FlightPtr& flight,
                                  const std::exception_ptr& exception, client_ptr client) {
-        flight->timer.cancel();
+        engine->connect_deadlines(*flight).remove(*flight, engine);
         FactoryReturn r;
         if (client) {
             engine->count_built();
@@ -167,8 +201,8 @@ class Build {
     static void act(const EnginePtr& engine, const FlightPtr& flight, Action action,
                     boost::system::error_code ec = {}) {
         switch (action) {
-            case Action::call_factory:
-                call_factory(engine, flight);
+            case Action::call_factory:  // the permit came
+                spawn_factory(engine, flight, /*after_permit=*/true);
                 break;
             case Action::release_permit:
                 flight->holds_permit = false;

@@ -4,12 +4,11 @@
 #define KEYEDPOOL_DETAIL_POOL_CACHE_SHARD_HPP
 
 /// \file
-/// One of the pool's 16 cache shards: the keys' entries (a ready client, or the record of the last
-/// failed build) and the open flights, under one short lock.
+/// One of the pool's 16 cache shards: per key, one node holding what the cache knows (a ready
+/// client, or the record of the last failed build) and the key's open flight, under one short lock.
 
 #include <keyedpool/detail/pool/decisions.hpp>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <algorithm>
@@ -22,15 +21,19 @@
 
 namespace keyedpool::detail::pool {
 
-/// What the cache holds for a key: a ready client, or the record of the last failed build.
-template <typename Client, typename Clock>
+/// What the shard holds for a key. A node exists while any of its three parts does: a client, a
+/// failure record, or an open flight (so one allocation serves a key from its first build on).
+template <typename Client, typename Clock, typename FlightPtr>
 struct Entry {
     std::shared_ptr<Client> client;          ///< ready client, or null
     typename Clock::time_point last_used{};  ///< when `client` was last handed out
-    std::uint64_t seq = 0;                   ///< the pool's event counter when this was written
+    std::uint64_t seq = 0;                   ///< the pool's event counter when last written
     boost::system::error_code failure;       ///< the last build's error, when `client` is null
     typename Clock::time_point retry_at{};   ///< no rebuild before this, after a failure
     unsigned consecutive_failures = 0;       ///< drives the backoff's growth
+    FlightPtr flight;                        ///< the key's open flight, if any
+
+    bool empty() const noexcept { return !client && !failure && !flight; }
 };
 
 /// Every member function requires `mutex` to be held by the caller (the coordinator takes it once
@@ -43,7 +46,7 @@ class alignas(64) CacheShard {
   public:
     using client_ptr = std::shared_ptr<Client>;
     using time_point = typename Clock::time_point;
-    using EntryType = Entry<Client, Clock>;
+    using EntryType = Entry<Client, Clock, FlightPtr>;
 
     mutable std::mutex mutex;
 
@@ -58,8 +61,8 @@ class alignas(64) CacheShard {
             f.has_failure = !f.has_client && static_cast<bool>(e.failure);
             f.failure_seq = e.seq;
             f.in_backoff = now < e.retry_at;
+            f.flight_open = static_cast<bool>(e.flight);
         }
-        f.flight_open = flights_.count(key) != 0;
         return f;
     }
 
@@ -78,17 +81,20 @@ class alignas(64) CacheShard {
         return entries_.find(key)->second.failure;
     }
 
-    /// Forgets the key's entry; returns its client (to close), if any. Returns whether there was
-    /// an entry through `found`.
+    /// Forgets the key's client or failure record (not its flight); returns the client (to
+    /// close), if any. `found`: whether there was a client or a failure record.
     client_ptr take(const Key& key, bool* found = nullptr) {
         auto it = entries_.find(key);
+        const bool any = it != entries_.end() && (it->second.client || it->second.failure);
         if (found) {
-            *found = it != entries_.end();
+            *found = any;
         }
-        if (it == entries_.end()) {
+        if (!any) {
             return nullptr;
         }
-        return take_at(it);
+        client_ptr client = take_client_or_failure(it->second);
+        erase_if_empty(it);
+        return client;
     }
 
     /// Caches a client built for the key, replacing a failure record. The key has no client: only
@@ -110,9 +116,8 @@ class alignas(64) CacheShard {
     template <typename NextDelay>
     unsigned record_failure(const Key& key, boost::system::error_code ec, time_point now,
                             std::uint64_t seq, NextDelay next_delay) {
-        auto [it, inserted] = entries_.try_emplace(key);
-        EntryType& e = it->second;
-        if (inserted || !e.failure) {
+        EntryType& e = entries_[key];
+        if (!e.failure) {
             ++failure_records_;
         }
         const bool backs_off = starts_backoff(ec);
@@ -133,29 +138,27 @@ class alignas(64) CacheShard {
 
     // ---- flights ---------------------------------------------------------------------------
 
-    FlightPtr* find_flight(const Key& key) {
-        auto it = flights_.find(key);
-        return it == flights_.end() ? nullptr : &it->second;
+    /// The key's open flight, or null.
+    const FlightPtr* find_flight(const Key& key) const {
+        auto it = entries_.find(key);
+        return it == entries_.end() || !it->second.flight ? nullptr : &it->second.flight;
     }
 
-    void add_flight(const Key& key, FlightPtr flight) { flights_.emplace(key, std::move(flight)); }
+    /// Opens a flight for a key that has none.
+    void add_flight(const Key& key, FlightPtr flight) {
+        entries_[key].flight = std::move(flight);
+        ++flights_;
+    }
 
     /// Forgets the key's flight if it is still `flight` (cleanup by identity).
     template <typename Flight>
     void remove_flight(const Key& key, const Flight* flight) {
-        auto it = flights_.find(key);
-        if (it != flights_.end() && it->second.get() == flight) {
-            flights_.erase(it);
+        auto it = entries_.find(key);
+        if (it != entries_.end() && it->second.flight.get() == flight) {
+            it->second.flight.reset();
+            --flights_;
+            erase_if_empty(it);
         }
-    }
-
-    /// Takes every open flight out (shutdown); `visit` sees each one.
-    template <typename Visit>
-    void take_flights(Visit visit) {
-        for (auto& [key, flight] : flights_) {
-            visit(flight);
-        }
-        flights_.clear();
     }
 
     // ---- eviction and shutdown -------------------------------------------------------------
@@ -168,39 +171,54 @@ class alignas(64) CacheShard {
             EntryType& e = it->second;
             const bool idle =
                 e.client && now - e.last_used >= idle_timeout && e.client.use_count() == 1;
-            const bool expired_failure = !e.client && now >= e.retry_at;
+            const bool expired_failure = e.failure && now >= e.retry_at;
             auto next = std::next(it);
             if (idle || expired_failure) {
-                if (auto client = take_at(it)) {
+                if (auto client = take_client_or_failure(e)) {
                     victims.push_back(std::move(client));
                 }
+                erase_if_empty(it);
             }
             it = next;
         }
     }
 
-    /// Takes out every entry (shutdown); appends the clients to `victims`.
-    void drain(std::vector<client_ptr>& victims) {
+    /// Takes out everything (shutdown): `visit(flight)` sees each open flight, the clients are
+    /// appended to `victims`.
+    template <typename Visit>
+    void drain(std::vector<client_ptr>& victims, Visit visit) {
         for (auto& [key, e] : entries_) {
+            if (e.flight) {
+                visit(e.flight);
+            }
             if (e.client) {
                 victims.push_back(std::move(e.client));
             }
         }
         entries_.clear();
         failure_records_ = 0;
+        flights_ = 0;
     }
 
     std::uint64_t hits() const noexcept { return hits_; }
-    std::size_t flights() const noexcept { return flights_.size(); }
+    std::size_t flights() const noexcept { return flights_; }
 
   private:
-    client_ptr take_at(typename std::unordered_map<Key, EntryType, Hash, KeyEqual>::iterator it) {
-        client_ptr client = std::move(it->second.client);
-        if (!client && it->second.failure) {
+    using Map = std::unordered_map<Key, EntryType, Hash, KeyEqual>;
+
+    client_ptr take_client_or_failure(EntryType& e) {
+        if (e.failure) {
             --failure_records_;
+            e.failure = {};
+            e.consecutive_failures = 0;
         }
-        entries_.erase(it);
-        return client;
+        return std::move(e.client);
+    }
+
+    void erase_if_empty(typename Map::iterator it) {
+        if (it->second.empty()) {
+            entries_.erase(it);
+        }
     }
 
     /// Drops failure records past their retry deadline (their keys may never be asked for again).
@@ -208,18 +226,19 @@ class alignas(64) CacheShard {
     void prune_expired_failures(time_point now) {
         for (auto it = entries_.begin(); it != entries_.end();) {
             auto next = std::next(it);
-            if (!it->second.client && now >= it->second.retry_at) {
-                take_at(it);
+            if (it->second.failure && now >= it->second.retry_at) {
+                take_client_or_failure(it->second);
+                erase_if_empty(it);
             }
             it = next;
         }
         prune_threshold_ = std::max<std::size_t>(64, 2 * failure_records_);
     }
 
-    std::unordered_map<Key, EntryType, Hash, KeyEqual> entries_;
-    std::unordered_map<Key, FlightPtr, Hash, KeyEqual> flights_;
+    Map entries_;
     std::uint64_t hits_ = 0;
-    std::size_t failure_records_ = 0;  // entries holding only a failure
+    std::size_t flights_ = 0;          // entries with an open flight
+    std::size_t failure_records_ = 0;  // entries holding a failure
     std::size_t prune_threshold_ = 64;
 };
 

@@ -25,6 +25,7 @@
 #include <keyedpool/detail/pool/cache_shard.hpp>
 #include <keyedpool/detail/pool/client_permits.hpp>
 #include <keyedpool/detail/pool/completion.hpp>
+#include <keyedpool/detail/pool/connect_deadlines.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
 #include <keyedpool/detail/pool/flight.hpp>
 #include <keyedpool/detail/pool/idle_sweeper.hpp>
@@ -40,9 +41,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -99,6 +102,7 @@ class PoolEngine
     using FlightType = Flight<Key, Client, timer_type>;
     using flight_ptr = std::shared_ptr<FlightType>;
     using Shard = CacheShard<Key, Client, clock, flight_ptr, Hash, KeyEqual>;
+    using Deadlines = ConnectDeadlines<FlightType, timer_type>;
 
     static constexpr std::size_t shard_count = 16;
 
@@ -112,8 +116,10 @@ class PoolEngine
         if (!factory_) {
             throw std::invalid_argument("KeyedClientPool: the factory must not be empty");
         }
-        for (auto& executor_of_shard : build_executors_) {
-            executor_of_shard = boost::asio::make_strand(executor_);
+        for (std::size_t i = 0; i < shard_count; ++i) {
+            build_executors_[i] =
+                options_.build_on_strand ? make_build_strand(executor_) : executor_;
+            deadlines_[i] = std::make_unique<Deadlines>(build_executors_[i]);
         }
         if (options_.max_clients > 0) {
             permits_.emplace(options_.max_clients);
@@ -125,7 +131,7 @@ class PoolEngine
         // stores are refused. Close anything left rather than leak it.
         std::vector<client_ptr> victims;
         for (auto& shard : shards_) {
-            shard.drain(victims);
+            shard.drain(victims, [](const flight_ptr&) {});
         }
         for (auto& victim : victims) {
             close_client(std::move(victim), "pool destroyed");
@@ -246,6 +252,11 @@ class PoolEngine
     const PoolOptions& options() const noexcept { return options_; }
     ClientPermits* permits() noexcept { return permits_ ? &*permits_ : nullptr; }
     static bool is_healthy(const Client& client) { return Traits::is_healthy(client); }
+
+    /// The connect deadlines of the flight's shard (touched on the flight's executor only).
+    Deadlines& connect_deadlines(const FlightType& flight) {
+        return *deadlines_[index_of(shard_for(flight.key))];
+    }
 
     bool flight_is_open(const FlightType& flight) {
         Shard& shard = shard_for(flight.key);
@@ -409,12 +420,11 @@ class PoolEngine
                 std::vector<client_ptr> victims;
                 {
                     std::lock_guard lock(shard.mutex);
-                    shard.take_flights([&](const flight_ptr& flight) {
+                    shard.drain(victims, [&](const flight_ptr& flight) {
                         if (flight->end(FlightEnd::shut_down, taken)) {
                             ended.push_back(flight);
                         }
                     });
-                    shard.drain(victims);
                 }
                 for (auto& flight : ended) {
                     Build<PoolEngine>::stop(this->shared_from_this(), flight);
@@ -504,6 +514,18 @@ class PoolEngine
 
     bool track_idle() const noexcept { return options_.idle_timeout.count() > 0; }
 
+    /// A strand over the concrete executor when it is a known one: a strand over a type-erased
+    /// executor pays an allocation for every property query Asio makes through it.
+    static boost::asio::any_io_executor make_build_strand(const boost::asio::any_io_executor& ex) {
+        if (const auto* io = ex.target<boost::asio::io_context::executor_type>()) {
+            return boost::asio::make_strand(*io);
+        }
+        if (const auto* pool = ex.target<boost::asio::thread_pool::executor_type>()) {
+            return boost::asio::make_strand(*pool);
+        }
+        return boost::asio::make_strand(ex);
+    }
+
     static bool healthy(const Client& client) { return Traits::is_healthy(client); }
 
     Shard& shard_for(const Key& key) {
@@ -512,8 +534,12 @@ class PoolEngine
         return shards_[h >> 60];
     }
 
+    std::size_t index_of(const Shard& shard) const noexcept {
+        return static_cast<std::size_t>(&shard - shards_.data());
+    }
+
     const boost::asio::any_io_executor& build_executor_for(const Shard& shard) const {
-        return build_executors_[static_cast<std::size_t>(&shard - shards_.data())];
+        return build_executors_[index_of(shard)];
     }
 
     /// Completes waiters taken off a flight.
@@ -578,8 +604,10 @@ class PoolEngine
     const PoolOptions options_;
     const boost::asio::any_io_executor strand_;  // sweeper, shutdown
     std::array<Shard, shard_count> shards_;
-    std::array<boost::asio::any_io_executor, shard_count> build_executors_;  // a strand each
-    std::optional<ClientPermits> permits_;                                   // with max_clients
+    std::array<boost::asio::any_io_executor, shard_count>
+        build_executors_;                                            // strands, or executor_
+    std::array<std::unique_ptr<Deadlines>, shard_count> deadlines_;  // on build_executors_
+    std::optional<ClientPermits> permits_;                           // with max_clients
     IdleSweeper<timer_type> sweeper_;
     std::list<timer_type*> drain_timers_;  // shutdown() calls waiting; on strand_
     std::atomic<bool> shutting_down_{false};

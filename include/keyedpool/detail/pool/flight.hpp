@@ -7,6 +7,7 @@
 /// A flight: the one build of one key and the gets waiting for its result.
 
 #include <keyedpool/detail/pool/client_permits.hpp>
+#include <keyedpool/detail/pool/connect_deadlines.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
 #include <keyedpool/detail/pool/waiter.hpp>
 
@@ -23,10 +24,11 @@ namespace keyedpool::detail::pool {
 /// queue (while queued).
 ///
 /// Guarded by the key's shard lock: `waiters`, `life` (its waiter side). On `executor` (the shard's
-/// strand, which serialises the build's steps): `timer`, `factory_cancel`, `life.stage()`,
-/// `holds_permit`.
+/// strand, or the pool's single-threaded executor, which serialises the build's steps): `timer`,
+/// `factory_cancel`, `life.stage()`, `holds_permit`, the connect deadline (`DeadlineHook`).
 template <typename Key, typename Client, typename Timer>
 class Flight : public ClientPermits::Request,
+               public DeadlineHook<typename Timer::clock_type::time_point>,
                public std::enable_shared_from_this<Flight<Key, Client, Timer>> {
   public:
     Flight(Key k, const boost::asio::any_io_executor& ex)
@@ -74,7 +76,7 @@ class Flight : public ClientPermits::Request,
     const boost::asio::any_io_executor executor;  // the shard's strand: the build's steps
     WaiterList<Client> waiters;                   // shard lock
     FlightLifecycle life;                         // waiter side: shard lock; stage: executor
-    Timer timer;                                  // permit wait, then connect timeout
+    Timer timer;                                  // the wait for a permit
     boost::asio::cancellation_signal factory_cancel;
     bool holds_permit = false;
     /// While queued for a permit: posts the grant to `executor` (holding the flight alive).
