@@ -2,6 +2,7 @@
 // Version 1.0.
 //
 // RedisLockService across OS processes and through server failures, on a real redis-server.
+#include "child_process.hpp"
 #include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
@@ -21,13 +22,11 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace keyedpool::test {
 namespace {
@@ -45,26 +44,18 @@ class Worker {
         if (::pipe(fds) != 0) {
             throw std::runtime_error("pipe failed");
         }
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&actions, fds[0]);
         std::vector<std::string> all{LOCK_WORKER_PATH};
         all.insert(all.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : all) {
-            argv.push_back(a.data());
+        ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);  // the read end stays with the test
+        try {
+            pid_ = spawn_bound_child(all, fds[1]);  // dies with the test process
+        } catch (...) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            throw;
         }
-        argv.push_back(nullptr);
-        const int rc =
-            posix_spawn(&pid_, LOCK_WORKER_PATH, &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
         ::close(fds[1]);
         out_ = fds[0];
-        if (rc != 0) {
-            ::close(out_);
-            throw std::runtime_error("cannot start lock_worker");
-        }
     }
     ~Worker() {
         if (pid_ > 0) {

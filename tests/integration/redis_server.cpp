@@ -1,16 +1,14 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
 #include "redis_server.hpp"
+#include "child_process.hpp"
 
 #include <chrono>
 #include <stdexcept>
 #include <string>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-
-extern char** environ;
 
 namespace keyedpool::test {
 
@@ -64,21 +62,24 @@ void RedisServer::start() {
         "--appendonly", "no",     "--daemonize",         "no",     "--loglevel", "warning", "--dir",
         "/tmp"};
     args.insert(args.end(), args_.begin(), args_.end());
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
+    try {
+        pid_ = spawn_bound_child(args);  // dies with this process, however it ends
+    } catch (const std::runtime_error& e) {
         pid_ = -1;
-        throw std::runtime_error(
-            "cannot start redis-server (is it installed? scripts/install-deps.sh)");
+        throw std::runtime_error(std::string(e.what()) +
+                                 " (is it installed? scripts/install-deps.sh)");
     }
     // Wait until it serves, polling on a timer (bounded).
     asio::io_context io;
     asio::steady_timer timer(io);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!answers_ping(port_)) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("redis-server exited as it started (bad arguments?), status " +
+                                     std::to_string(status));
+        }
         if (std::chrono::steady_clock::now() > deadline) {
             stop();
             throw std::runtime_error("redis-server did not start within 10 s");

@@ -21,7 +21,8 @@ namespace keyedpool::test {
 std::uint16_t free_loopback_port();
 
 /// Debian's redis-server on 127.0.0.1, without persistence, started by the constructor (which
-/// returns once it answers PING) and stopped by the destructor.
+/// returns once it answers PING) and stopped by the destructor — or killed with the test process
+/// when that ends any other way (a crash, an abort, a signal).
 class RedisServer {
   public:
     explicit RedisServer(std::vector<std::string> extra_args = {});
@@ -37,6 +38,7 @@ class RedisServer {
     /// Starts it again on the same port.
     void start();
     bool running() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
 
   private:
     std::vector<std::string> args_;
