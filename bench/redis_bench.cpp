@@ -13,6 +13,7 @@
 #include <keyedpool/redis/lock_service.hpp>
 
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <boost/asio.hpp>
 
 #include <algorithm>

@@ -8,6 +8,8 @@
 #include <keyedpool/keyed_mutex.hpp>
 #include <keyedpool/lock_guard.hpp>
 
+#include "lock_state.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>

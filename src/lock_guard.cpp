@@ -4,6 +4,8 @@
 #include <keyedpool/lock_guard.hpp>
 #include <keyedpool/logging.hpp>
 
+#include "lock_state.hpp"
+
 #include <fmt/format.h>
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 namespace keyedpool {
 namespace {
@@ -19,26 +20,32 @@ void require_non_negative(std::chrono::steady_clock::duration value, const char*
 
 }  // namespace
 
+void validate(const BackoffOptions& backoff, std::string_view field) {
+    if (backoff.initial < std::chrono::steady_clock::duration::zero()) {
+        throw std::invalid_argument(
+            fmt::format("{}.initial must be >= 0, got {} ns", field, backoff.initial.count()));
+    }
+    if (backoff.max < backoff.initial) {
+        throw std::invalid_argument(fmt::format("{}.max must be >= {}.initial, got {} ns < {} ns",
+                                                field, field, backoff.max.count(),
+                                                backoff.initial.count()));
+    }
+    if (!std::isfinite(backoff.multiplier) || backoff.multiplier < 1.0) {
+        throw std::invalid_argument(fmt::format("{}.multiplier must be finite and >= 1, got {}",
+                                                field, backoff.multiplier));
+    }
+    if (!(backoff.jitter >= 0.0 && backoff.jitter <= 1.0)) {
+        throw std::invalid_argument(
+            fmt::format("{}.jitter must be in [0, 1], got {}", field, backoff.jitter));
+    }
+}
+
 void validate(const PoolOptions& options) {
     require_non_negative(options.connect_timeout, "connect_timeout");
     require_non_negative(options.wait_timeout, "wait_timeout");
     require_non_negative(options.idle_timeout, "idle_timeout");
     require_non_negative(options.shutdown_timeout, "shutdown_timeout");
-    require_non_negative(options.backoff.initial, "backoff.initial");
-    if (options.backoff.max < options.backoff.initial) {
-        throw std::invalid_argument(
-            fmt::format("PoolOptions.backoff.max must be >= backoff.initial, got {} ns < {} ns",
-                        options.backoff.max.count(), options.backoff.initial.count()));
-    }
-    if (!std::isfinite(options.backoff.multiplier) || options.backoff.multiplier < 1.0) {
-        throw std::invalid_argument(
-            fmt::format("PoolOptions.backoff.multiplier must be finite and >= 1, got {}",
-                        options.backoff.multiplier));
-    }
-    if (!(options.backoff.jitter >= 0.0 && options.backoff.jitter <= 1.0)) {
-        throw std::invalid_argument(fmt::format(
-            "PoolOptions.backoff.jitter must be in [0, 1], got {}", options.backoff.jitter));
-    }
+    validate(options.backoff, "PoolOptions.backoff");
 }
 
 }  // namespace keyedpool

@@ -4,70 +4,97 @@
 
 #include <boost/asio/error.hpp>
 
+#include <iterator>
 #include <string>
+#include <string_view>
 
 namespace keyedpool {
 namespace {
 
-// Messages say what happened and what to do about it.
-const char* message_of(ResultCode code) noexcept {
-    switch (code) {
-        case ResultCode::timeout:
-            return "The operation did not finish in time. Check the server is reachable and not "
-                   "overloaded, or raise the timeout.";
-        case ResultCode::cancelled:
-            return "The operation was cancelled by the library (e.g. its lock was lost). Do not "
-                   "assume its effects happened.";
-        case ResultCode::shutting_down:
-            return "The pool or service is shutting down and accepts no new work.";
-        case ResultCode::connect_failed:
-            return "The client factory could not create a client. Check the endpoint and the "
-                   "factory's log; the pool retries after its backoff.";
-        case ResultCode::unhealthy:
-            return "The factory produced a client that failed its health check straight away. "
-                   "Check the "
-                   "endpoint; the pool retries after its backoff.";
-        case ResultCode::pool_exhausted:
-            return "max_clients clients are in use and none was freed within wait_timeout. Raise "
-                   "max_clients or wait_timeout, or lower idle_timeout.";
-        case ResultCode::backoff:
-            return "A recent attempt to create this client failed; the pool will not retry before "
-                   "its "
-                   "backoff deadline. Retry later.";
-        case ResultCode::invalid_argument:
-            return "An argument or option was invalid. Fix the caller.";
-        case ResultCode::forbidden:
-            return "The server refused this operation for this client. Check permissions or "
-                   "server configuration; retrying will not help.";
-        case ResultCode::auth_failed:
-            return "The server rejected the credentials. Fix the user name or password.";
-        case ResultCode::server_busy:
-            return "The server is temporarily busy (loading, running a script, or overloaded). "
-                   "Retry with backoff.";
-        case ResultCode::write_conflict:
-            return "A concurrent writer changed the data first. Re-read and retry the operation.";
-        case ResultCode::protocol_error:
-            return "The peer violated the protocol (garbage, truncated or oversized reply). The "
-                   "connection was closed.";
-        case ResultCode::io_error:
-            return "A network or I/O error occurred talking to the server. Retry on a new "
-                   "connection.";
-        case ResultCode::lock_busy:
-            return "The lock is held by someone else. Try again later or wait with async_lock.";
-        case ResultCode::lock_timeout:
-            return "The lock was not acquired within the configured wait. Raise the wait or find "
-                   "the long holder.";
-        case ResultCode::lock_lost:
-            return "The lock's lease ended or could not be renewed; another holder may own the "
-                   "resource. Stop the protected work and do not commit its results.";
-        case ResultCode::not_lock_owner:
-            return "This token does not own the lock (it expired or was taken over). Nothing was "
-                   "released or extended.";
-        case ResultCode::server_error:
-            return "The server rejected the command (wrong arguments or type). Fix the command; "
-                   "retrying will not help.";
+/// One row per code: its name, whether it is transient, and a message that says what happened and
+/// what to do about it. The only place these facts live.
+struct CodeInfo {
+    ResultCode code;
+    std::string_view name;
+    bool transient;
+    const char* message;
+};
+
+constexpr CodeInfo codes[] = {
+    {ResultCode::timeout, "timeout", true,
+     "The operation did not finish in time. Check the server is reachable and not overloaded, "
+     "or raise the timeout."},
+    {ResultCode::cancelled, "cancelled", false,
+     "The operation was cancelled by the library (e.g. its lock was lost). Do not assume its "
+     "effects happened."},
+    {ResultCode::shutting_down, "shutting_down", false,
+     "The pool or service is shutting down and accepts no new work."},
+    {ResultCode::connect_failed, "connect_failed", true,
+     "The client factory could not create a client. Check the endpoint and the factory's log; "
+     "the pool retries after its backoff."},
+    {ResultCode::unhealthy, "unhealthy", true,
+     "The factory produced a client that failed its health check straight away. Check the "
+     "endpoint; the pool retries after its backoff."},
+    {ResultCode::pool_exhausted, "pool_exhausted", true,
+     "max_clients clients are in use and none was freed within wait_timeout. Raise max_clients "
+     "or wait_timeout, or lower idle_timeout."},
+    {ResultCode::backoff, "backoff", true,
+     "A recent attempt to create this client failed; the pool will not retry before its backoff "
+     "deadline. Retry later."},
+    {ResultCode::invalid_argument, "invalid_argument", false,
+     "An argument or option was invalid. Fix the caller."},
+    {ResultCode::forbidden, "forbidden", false,
+     "The server refused this operation for this client. Check permissions or server "
+     "configuration; retrying will not help."},
+    {ResultCode::auth_failed, "auth_failed", false,
+     "The server rejected the credentials. Fix the user name or password."},
+    {ResultCode::server_busy, "server_busy", true,
+     "The server is temporarily busy (loading, running a script, or overloaded). Retry with "
+     "backoff."},
+    {ResultCode::write_conflict, "write_conflict", true,
+     "A concurrent writer changed the data first. Re-read and retry the operation."},
+    {ResultCode::protocol_error, "protocol_error", false,
+     "The peer violated the protocol (garbage, truncated or oversized reply). The connection was "
+     "closed."},
+    {ResultCode::io_error, "io_error", true,
+     "A network or I/O error occurred talking to the server. Retry on a new connection."},
+    {ResultCode::lock_busy, "lock_busy", true,
+     "The lock is held by someone else. Try again later or wait with async_lock."},
+    {ResultCode::lock_timeout, "lock_timeout", true,
+     "The lock was not acquired within the configured wait. Raise the wait or find the long "
+     "holder."},
+    {ResultCode::lock_lost, "lock_lost", false,
+     "The lock's lease ended or could not be renewed; another holder may own the resource. Stop "
+     "the protected work and do not commit its results."},
+    {ResultCode::not_lock_owner, "not_lock_owner", false,
+     "This token does not own the lock (it expired or was taken over). Nothing was released or "
+     "extended."},
+    {ResultCode::server_error, "server_error", false,
+     "The server rejected the command (wrong arguments or type). Fix the command; retrying will "
+     "not help."},
+};
+
+// The table is indexed by value - 1: every enumerator, in order, none missing.
+constexpr bool table_is_complete() {
+    for (std::size_t i = 0; i < std::size(codes); ++i) {
+        if (static_cast<std::size_t>(codes[i].code) != i + 1) {
+            return false;
+        }
     }
-    return "Unknown keyedpool error.";
+    return std::size(codes) == static_cast<std::size_t>(ResultCode::server_error);
+}
+static_assert(table_is_complete(), "one row per ResultCode, in value order");
+
+const CodeInfo* info_of(int value) noexcept {
+    if (value < 1 || static_cast<std::size_t>(value) > std::size(codes)) {
+        return nullptr;
+    }
+    return &codes[value - 1];
+}
+
+const char* message_of(int value) noexcept {
+    const CodeInfo* info = info_of(value);
+    return info ? info->message : "Unknown keyedpool error.";
 }
 
 class ResultCategory final : public boost::system::error_category {
@@ -75,13 +102,11 @@ class ResultCategory final : public boost::system::error_category {
     // A fixed id keeps codes comparable across shared-library boundaries.
     constexpr ResultCategory() noexcept : error_category(0x6b65796564706f6fULL) {}
     const char* name() const noexcept override { return "keyedpool"; }
-    std::string message(int value) const override {
-        return message_of(static_cast<ResultCode>(value));
-    }
+    std::string message(int value) const override { return message_of(value); }
     char const* message(int value, char* buffer, std::size_t length) const noexcept override {
         (void)buffer;
         (void)length;
-        return message_of(static_cast<ResultCode>(value));
+        return message_of(value);
     }
 };
 
@@ -93,47 +118,8 @@ const boost::system::error_category& result_category() noexcept {
 }
 
 std::string_view to_string(ResultCode code) noexcept {
-    switch (code) {
-        case ResultCode::timeout:
-            return "timeout";
-        case ResultCode::cancelled:
-            return "cancelled";
-        case ResultCode::shutting_down:
-            return "shutting_down";
-        case ResultCode::connect_failed:
-            return "connect_failed";
-        case ResultCode::unhealthy:
-            return "unhealthy";
-        case ResultCode::pool_exhausted:
-            return "pool_exhausted";
-        case ResultCode::backoff:
-            return "backoff";
-        case ResultCode::invalid_argument:
-            return "invalid_argument";
-        case ResultCode::forbidden:
-            return "forbidden";
-        case ResultCode::auth_failed:
-            return "auth_failed";
-        case ResultCode::server_busy:
-            return "server_busy";
-        case ResultCode::write_conflict:
-            return "write_conflict";
-        case ResultCode::protocol_error:
-            return "protocol_error";
-        case ResultCode::io_error:
-            return "io_error";
-        case ResultCode::lock_busy:
-            return "lock_busy";
-        case ResultCode::lock_timeout:
-            return "lock_timeout";
-        case ResultCode::lock_lost:
-            return "lock_lost";
-        case ResultCode::not_lock_owner:
-            return "not_lock_owner";
-        case ResultCode::server_error:
-            return "server_error";
-    }
-    return "unknown";
+    const CodeInfo* info = info_of(static_cast<int>(code));
+    return info ? info->name : "unknown";
 }
 
 bool is_transient(const boost::system::error_code& ec) noexcept {
@@ -141,21 +127,8 @@ bool is_transient(const boost::system::error_code& ec) noexcept {
         return false;
     }
     if (ec.category() == result_category()) {
-        switch (static_cast<ResultCode>(ec.value())) {
-            case ResultCode::timeout:
-            case ResultCode::connect_failed:
-            case ResultCode::unhealthy:
-            case ResultCode::pool_exhausted:
-            case ResultCode::backoff:
-            case ResultCode::server_busy:
-            case ResultCode::write_conflict:
-            case ResultCode::io_error:
-            case ResultCode::lock_busy:
-            case ResultCode::lock_timeout:
-                return true;
-            default:
-                return false;
-        }
+        const CodeInfo* info = info_of(ec.value());
+        return info != nullptr && info->transient;
     }
     namespace error = boost::asio::error;
     return ec == error::connection_refused || ec == error::connection_reset ||

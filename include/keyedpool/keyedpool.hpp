@@ -19,6 +19,7 @@
 #include <keyedpool/redis/lock_service.hpp>
 #include <keyedpool/redis/reply.hpp>
 #include <keyedpool/result_code.hpp>
+#include <keyedpool/result_code_format.hpp>
 #include <keyedpool/retry.hpp>
 #include <keyedpool/time_traits.hpp>
 #include <keyedpool/with_lock.hpp>

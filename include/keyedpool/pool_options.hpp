@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string_view>
 
 namespace spdlog {
 class logger;
@@ -44,8 +45,8 @@ struct PoolOptions {
     /// Maximum number of live clients across all keys (cached, or being built). 0 = unlimited.
     std::size_t max_clients = 0;
 
-    /// How long a get for a new key waits for a free slot when `max_clients` clients are alive
-    /// (a slot frees when a client is evicted, invalidated or replaced). After it, the get fails
+    /// How long a get for a new key waits for a free permit when `max_clients` clients are alive
+    /// (a permit frees when a client is evicted, invalidated or replaced). After it, the get fails
     /// with `ResultCode::pool_exhausted`. 0 = fail at once. Ignored when `max_clients` is 0.
     std::chrono::steady_clock::duration wait_timeout = std::chrono::seconds(5);
 
@@ -79,6 +80,10 @@ struct PoolOptions {
     /// it is when each message is written.
     std::shared_ptr<spdlog::logger> logger;
 };
+
+/// Throws `std::invalid_argument` whose message names the first invalid field, prefixed with
+/// `field` (e.g. "RetryPolicy.backoff.multiplier must be finite and >= 1, got 0.5").
+void validate(const BackoffOptions& backoff, std::string_view field = "BackoffOptions");
 
 /// Throws `std::invalid_argument` whose message names the first invalid field
 /// (e.g. "PoolOptions.backoff.multiplier must be finite and >= 1, got 0.5").

@@ -6,9 +6,9 @@
 /// \file
 /// Typed errors: every failure keyedpool produces or forwards is a `ResultCode` in the
 /// `boost::system` error category named "keyedpool". Classify errors with `is_transient()` and by
-/// comparing codes (`ec == ResultCode::timeout`), never by searching message text.
+/// comparing codes (`ec == ResultCode::timeout`), never by searching message text. To format a code
+/// with fmt, include `<keyedpool/result_code_format.hpp>`.
 
-#include <fmt/format.h>
 #include <boost/system/error_code.hpp>
 
 #include <string_view>
@@ -18,13 +18,11 @@ namespace keyedpool {
 
 /// Error codes produced by keyedpool. Values are stable: they are never renumbered or reused.
 enum class ResultCode : int {
-    /// An operation did not finish within its configured time (connect_timeout, a lock's wait,
-    /// ...).
+    /// An operation did not finish within its configured time (connect_timeout, a lock's wait).
     timeout = 1,
     /// The operation was abandoned by the library on the caller's behalf (e.g. a lost lock
-    /// cancelled
-    /// its protected work, or `retry` was cancelled). Per-operation cancellation requested by the
-    /// caller reports `boost::asio::error::operation_aborted`, as Asio does.
+    /// cancelled its protected work, or `retry` was cancelled). Per-operation cancellation
+    /// requested by the caller reports `boost::asio::error::operation_aborted`, as Asio does.
     cancelled = 2,
     /// The pool or service is shutting down or has shut down; no new work is accepted.
     shutting_down = 3,
@@ -33,7 +31,7 @@ enum class ResultCode : int {
     /// The factory produced a client that failed its health check at once (treated as a failed
     /// build).
     unhealthy = 5,
-    /// `max_clients` clients are alive and no slot was freed within `wait_timeout`.
+    /// `max_clients` clients are alive and no permit was freed within `wait_timeout`.
     pool_exhausted = 6,
     /// A recent build for this key failed; the pool refuses to rebuild until its retry deadline.
     backoff = 7,
@@ -90,14 +88,5 @@ namespace boost::system {
 template <>
 struct is_error_code_enum<::keyedpool::ResultCode> : std::true_type {};
 }  // namespace boost::system
-
-/// Formats a `ResultCode` as its name: `fmt::format("{}", ResultCode::timeout)` == "timeout".
-template <>
-struct fmt::formatter<keyedpool::ResultCode> : fmt::formatter<std::string_view> {
-    template <typename FormatContext>
-    auto format(keyedpool::ResultCode code, FormatContext& ctx) const {
-        return fmt::formatter<std::string_view>::format(keyedpool::to_string(code), ctx);
-    }
-};
 
 #endif  // KEYEDPOOL_RESULT_CODE_HPP

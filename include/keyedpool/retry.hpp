@@ -28,8 +28,7 @@ namespace keyedpool {
 struct RetryPolicy {
     /// Attempts in all, the first included. Must be >= 1.
     unsigned max_attempts = 5;
-    /// No attempt starts later than this after the first one. 0 = no overall deadline. Must be >=
-    /// 0.
+    /// No attempt starts later than this after the first one. 0 = no overall deadline. >= 0.
     std::chrono::steady_clock::duration deadline = std::chrono::seconds(0);
     /// Delay before attempt n+1: `min(initial * multiplier^(n-1), max)` ± jitter.
     BackoffOptions backoff{std::chrono::milliseconds(20), std::chrono::seconds(2), 2.0, 0.2};
@@ -43,9 +42,7 @@ inline void validate(const RetryPolicy& policy) {
     if (policy.deadline < std::chrono::steady_clock::duration::zero()) {
         throw std::invalid_argument("RetryPolicy.deadline must be >= 0");
     }
-    PoolOptions check;
-    check.backoff = policy.backoff;
-    validate(check);  // same rules as the pool's backoff (message names PoolOptions.backoff.*)
+    validate(policy.backoff, "RetryPolicy.backoff");
 }
 
 /// Runs `op()` (returning `awaitable<error_code>`) until it succeeds, fails with an error that is
@@ -56,14 +53,20 @@ inline void validate(const RetryPolicy& policy) {
 /// Transient: `write_conflict`, `server_busy`, `timeout`, `io_error`, `lock_busy`, ... (see
 /// `is_transient`). An `op` that throws `boost::system::system_error` is treated like one returning
 /// its code; other exceptions propagate.
-/// \throws std::invalid_argument if `policy` is invalid.
-template <typename Op>
+///
+/// `Time` supplies the clock, the timer and the jitter (see `SteadyTimeTraits`; tests pass a
+/// virtual clock).
+///
+/// \throws std::invalid_argument (when awaited) if `policy` is invalid; the message names the
+///         field (e.g. "RetryPolicy.backoff.multiplier ...").
+template <typename Time = SteadyTimeTraits, typename Op>
 boost::asio::awaitable<boost::system::error_code> retry(RetryPolicy policy, Op op) {
     namespace asio = boost::asio;
+    using clock = typename Time::clock_type;
     validate(policy);
     co_await asio::this_coro::throw_if_cancelled(false);
-    const auto start = std::chrono::steady_clock::now();
-    asio::steady_timer pause(co_await asio::this_coro::executor);
+    const auto start = clock::now();
+    typename Time::timer_type pause(co_await asio::this_coro::executor);
     boost::system::error_code ec;
     for (unsigned attempt = 1;; ++attempt) {
         try {
@@ -74,10 +77,8 @@ boost::asio::awaitable<boost::system::error_code> retry(RetryPolicy policy, Op o
         if (!ec || !is_transient(ec) || attempt >= policy.max_attempts) {
             co_return ec;
         }
-        const auto delay =
-            detail::backoff_delay(policy.backoff, attempt, SteadyTimeTraits::jitter_sample());
-        if (policy.deadline.count() > 0 &&
-            std::chrono::steady_clock::now() + delay > start + policy.deadline) {
+        const auto delay = detail::backoff_delay(policy.backoff, attempt, Time::jitter_sample());
+        if (policy.deadline.count() > 0 && clock::now() + delay > start + policy.deadline) {
             co_return ec;
         }
         pause.expires_after(delay);

@@ -6,7 +6,7 @@
 // advances time, so every interleaving here is driven, never waited for. Assertions are on counts
 // and outcomes, never on wall-clock time.
 #include "fake_client.hpp"
-#include "virtual_time.hpp"
+#include "virtual_io.hpp"
 
 #include <keyedpool/logging.hpp>
 
@@ -29,7 +29,6 @@ using boost::system::error_code;
 class PoolTest : public ::testing::TestWithParam<bool> {
   protected:
     void SetUp() override {
-        VirtualTime::reset();
         FixedJitter::sample() = 0.5;  // the middle of the jitter range: the nominal delay
     }
 
@@ -38,8 +37,7 @@ class PoolTest : public ::testing::TestWithParam<bool> {
             shutdown_and_drain();
         }
         // Whatever the test left running (a rude factory's timer) ends in virtual time.
-        EXPECT_TRUE(VirtualTime::drain(std::chrono::hours(1), [&] { run(); }))
-            << "a timer is still pending";
+        EXPECT_TRUE(vio_.drain(std::chrono::hours(1))) << "a timer is still pending";
         // Every client the factory made was closed exactly once.
         EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
         EXPECT_EQ(counters_.double_closes.load(), 0);
@@ -63,7 +61,7 @@ class PoolTest : public ::testing::TestWithParam<bool> {
     void shutdown_and_drain() {
         bool done = false;
         pool_->async_shutdown([&](error_code) { done = true; });
-        VirtualTime::drain(std::chrono::hours(1), [&] { run(); });
+        vio_.drain(std::chrono::hours(1));
         EXPECT_TRUE(done);
     }
 
@@ -77,20 +75,12 @@ class PoolTest : public ::testing::TestWithParam<bool> {
                          }));
     }
 
-    // Runs every handler that is ready, and those they make ready, without moving time.
-    void run() {
-        io_.restart();
-        while (io_.poll() != 0) {
-        }
-    }
-
-    // Moves virtual time forward, running what each timer that fires sets off.
-    void advance(std::chrono::steady_clock::duration step) {
-        VirtualTime::advance(step, [&] { run(); });
-    }
+    void run() { vio_.run(); }
+    void advance(std::chrono::steady_clock::duration step) { vio_.advance(step); }
 
     QuietLogger quiet_;
-    asio::io_context io_;
+    VirtualIo vio_;  // resets virtual time
+    asio::io_context& io_ = vio_.context();
     Counters counters_;
     FactoryBehaviour behaviour_;
     std::unique_ptr<VirtualPool> pool_;

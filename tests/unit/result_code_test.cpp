@@ -1,6 +1,7 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
 #include <keyedpool/result_code.hpp>
+#include <keyedpool/result_code_format.hpp>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -89,7 +89,7 @@ class AsyncSemaphore {
     template <typename CompletionToken>
     auto async_acquire(CompletionToken&& token) {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
-            [this](auto handler) { start(std::move(handler)); }, token);
+            [this](auto handler) { this->start(std::move(handler)); }, token);
     }
 
     /// Completes every pending `async_acquire` with `operation_aborted`. Held units stay held.

@@ -27,9 +27,9 @@ namespace keyedpool::detail::pool {
 /// strand, or the pool's single-threaded executor, which serialises the build's steps): `timer`,
 /// `factory_cancel`, `life.stage()`, `holds_permit`, the connect deadline (`DeadlineHook`).
 template <typename Key, typename Client, typename Timer>
-class Flight : public ClientPermits::Request,
-               public DeadlineHook<typename Timer::clock_type::time_point>,
-               public std::enable_shared_from_this<Flight<Key, Client, Timer>> {
+class Flight final : public ClientPermits::Request,
+                     public DeadlineHook<typename Timer::clock_type::time_point>,
+                     public std::enable_shared_from_this<Flight<Key, Client, Timer>> {
   public:
     Flight(Key k, const boost::asio::any_io_executor& ex)
         : key(std::move(k)), executor(ex), timer(ex) {}
