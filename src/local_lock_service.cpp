@@ -26,7 +26,11 @@ using clock = std::chrono::steady_clock;
 
 struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, LocalLockServiceOptions opts)
-        : executor(std::move(ex)), queue(executor), options(opts) {}
+        : executor(std::move(ex)), queue(executor), options(std::move(opts)) {
+        if (!options.time) {
+            options.time = TimeSource::steady();
+        }
+    }
 
     asio::awaitable<error_code> renew(detail::LockState& state) override {
         co_return owns(state) ? error_code{} : error_code(ResultCode::not_lock_owner);
@@ -65,12 +69,13 @@ struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     static asio::awaitable<Acquired> lock(std::shared_ptr<Impl> self, std::string resource,
                                           LockOptions options, bool try_only) {
-        if (auto ec =
-                detail::check_lock_request(resource, options, self->options.max_resource_bytes)) {
+        if (auto ec = detail::check_lock_request(
+                resource, options, self->options.max_resource_bytes, self->options.logger)) {
             co_return Acquired{ec, LockGuard{}};
         }
+        const TimeSource& time = *self->options.time;
         auto [queue_ec, hold] = co_await detail::queue_locally(
-            self->queue, resource, options, try_only, clock::now() + options.wait);
+            self->queue, resource, options, try_only, time.now() + options.wait, time);
         if (queue_ec) {
             co_return Acquired{queue_ec, LockGuard{}};
         }
@@ -79,10 +84,11 @@ struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             std::lock_guard lock(self->owners_mutex);
             self->owners[resource] = token;
         }
-        co_return Acquired{error_code{},
-                           detail::make_held_lock(self->executor, self, std::move(resource),
-                                                  std::move(token), self->fence.fetch_add(1) + 1,
-                                                  options, std::move(hold), clock::now())};
+        co_return Acquired{
+            error_code{},
+            detail::make_held_lock(self->executor, self, std::move(resource), std::move(token),
+                                   self->fence.fetch_add(1) + 1, options, std::move(hold),
+                                   time.now(), self->options.time, self->options.logger)};
     }
 
     asio::any_io_executor executor;
@@ -93,12 +99,16 @@ struct LocalLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     std::unordered_map<std::string, std::string> owners;  // resource → holder's token
 };
 
-LocalLockService::LocalLockService(asio::any_io_executor executor,
-                                   LocalLockServiceOptions options) {
+void validate(const LocalLockServiceOptions& options) {
     if (options.max_resource_bytes == 0) {
         throw std::invalid_argument("LocalLockServiceOptions.max_resource_bytes must be > 0");
     }
-    impl_ = std::make_shared<Impl>(std::move(executor), options);
+}
+
+LocalLockService::LocalLockService(asio::any_io_executor executor,
+                                   LocalLockServiceOptions options) {
+    validate(options);
+    impl_ = std::make_shared<Impl>(std::move(executor), std::move(options));
 }
 
 LocalLockService::~LocalLockService() = default;

@@ -14,7 +14,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -28,11 +27,14 @@ using LocalQueue = KeyedMutex<std::string>;
 using Acquired = std::pair<boost::system::error_code, LockGuard>;
 
 /// Takes the resource's place in the in-process FIFO queue: one attempt when `try_only` or
-/// `options.wait` is 0 (→ `lock_busy` / `lock_timeout`), else waits until `deadline`
-/// (→ `lock_timeout`, or `operation_aborted` when the caller cancelled).
+/// `options.wait` is 0 (→ `lock_busy` / `lock_timeout`), else waits until `deadline` on `time`
+/// (→ `lock_timeout`, or `operation_aborted` when the caller cancelled). Runs on a strand: the
+/// lock wait and the timer complete there, so the group's cancellation of the loser never races
+/// the winner's completion.
 inline boost::asio::awaitable<std::pair<boost::system::error_code, LocalQueue::Guard>>
 queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions& options,
-              bool try_only, std::chrono::steady_clock::time_point deadline) {
+              bool try_only, std::chrono::steady_clock::time_point deadline,
+              const TimeSource& time) {
     namespace asio = boost::asio;
     using Result = std::pair<boost::system::error_code, LocalQueue::Guard>;
     if (try_only || options.wait == std::chrono::steady_clock::duration::zero()) {
@@ -44,15 +46,16 @@ queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions&
         }
         co_return Result{boost::system::error_code{}, std::move(guard)};
     }
-    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    auto timer = time.make_timer(co_await asio::this_coro::executor);
+    timer->expires_at(deadline);
     auto [order, lock_ec, guard, timer_ec] =
         co_await asio::experimental::make_parallel_group(queue.async_lock(resource, asio::deferred),
-                                                         timer.async_wait(asio::deferred))
+                                                         timer->async_wait(asio::deferred))
             .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
     (void)order;
     (void)timer_ec;
-    if (lock_ec) {  // the timer won or we were cancelled; a lock handed over meanwhile was passed
-                    // on
+    if (lock_ec) {  // the timer won or we were cancelled (a lock handed over meanwhile was passed
+                    // on)
         const auto cancellation = co_await asio::this_coro::cancellation_state;
         co_return Result{cancellation.cancelled() != asio::cancellation_type::none
                              ? boost::system::error_code(asio::error::operation_aborted)
@@ -67,8 +70,11 @@ inline LockGuard make_held_lock(const boost::asio::any_io_executor& executor,
                                 std::shared_ptr<LockBackend> backend, std::string resource,
                                 std::string token, std::uint64_t fencing_token,
                                 const LockOptions& options, LocalQueue::Guard local_hold,
-                                std::chrono::steady_clock::time_point sent_at) {
-    auto state = std::make_shared<LockState>(executor, std::move(backend));
+                                std::chrono::steady_clock::time_point sent_at,
+                                std::shared_ptr<const TimeSource> time,
+                                std::shared_ptr<spdlog::logger> log) {
+    auto state =
+        std::make_shared<LockState>(executor, std::move(backend), std::move(time), std::move(log));
     state->resource = std::move(resource);
     state->token = std::move(token);
     state->fencing_token = fencing_token;

@@ -41,14 +41,22 @@ std::string random_token() {
     return fmt::format("{:016x}{:016x}", engine(), engine());
 }
 
-LockState::LockState(asio::any_io_executor executor, std::shared_ptr<LockBackend> lock_backend)
+LockState::LockState(asio::any_io_executor executor, std::shared_ptr<LockBackend> lock_backend,
+                     std::shared_ptr<const TimeSource> time_source,
+                     std::shared_ptr<spdlog::logger> logger_of_service)
     : strand(asio::make_strand(executor)),
       backend(std::move(lock_backend)),
-      lease_timer(strand),
-      renew_timer(strand) {}
+      time(time_source ? std::move(time_source) : TimeSource::steady()),
+      log(std::move(logger_of_service)),
+      lease_timer(time->make_timer(strand)),
+      renew_timer(time->make_timer(strand)) {}
+
+std::shared_ptr<spdlog::logger> LockState::logger() const {
+    return log ? log : keyedpool::logger();
+}
 
 void LockState::end_lost_waits() {
-    renew_timer.cancel();
+    renew_timer->cancel();
     for (auto& timer : lost_waits) {
         timer->cancel();
     }
@@ -63,10 +71,10 @@ LockState::clock::time_point LockState::validity_from(clock::time_point sent_at)
 namespace {
 
 void arm_lease_timer(const std::shared_ptr<LockState>& state) {
-    state->lease_timer.expires_at(state->valid_until);
-    state->lease_timer.async_wait([weak = std::weak_ptr<LockState>(state)](error_code ec) {
+    state->lease_timer->expires_at(state->valid_until);
+    state->lease_timer->async_wait([weak = std::weak_ptr<LockState>(state)](error_code ec) {
         auto self = weak.lock();
-        if (!ec && self && !self->ended.load() && LockState::clock::now() >= self->valid_until) {
+        if (!ec && self && !self->ended.load() && self->time->now() >= self->valid_until) {
             self->mark_lost("the lease ended before it was renewed");
         }
     });
@@ -80,16 +88,16 @@ asio::awaitable<void> watchdog(std::weak_ptr<LockState> weak) {
         if (!state || state->ended.load()) {
             co_return;
         }
-        state->renew_timer.expires_after(
+        state->renew_timer->expires_after(
             std::max<LockState::clock::duration>(state->lease / 3, std::chrono::milliseconds(1)));
-        auto& pause = state->renew_timer;
+        auto& pause = *state->renew_timer;
         state.reset();  // do not keep the lock alive while sleeping (the state owns the timer)
         co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         state = weak.lock();
         if (!state || state->ended.load()) {
             co_return;
         }
-        const auto sent_at = LockState::clock::now();
+        const auto sent_at = state->time->now();
         const error_code ec = co_await state->backend->renew(*state);
         if (state->ended.load()) {
             co_return;
@@ -101,8 +109,8 @@ asio::awaitable<void> watchdog(std::weak_ptr<LockState> weak) {
             state->mark_lost("a renewal was refused: someone else owns the lock");
             co_return;
         } else {
-            logger()->warn("keyedpool: renewing the lock on {} failed: {}; retrying",
-                           state->resource, ec.message());
+            state->logger()->warn("keyedpool: renewing the lock on {} failed: {}; retrying",
+                                  state->resource, ec.message());
         }
     }
 }
@@ -126,8 +134,8 @@ void LockState::keep_until_lease_end() {  // on the strand
     }
     released = true;  // nothing left to release: the lease ends it
     end_lost_waits();
-    lease_timer.expires_at(valid_until);
-    lease_timer.async_wait([self = shared_from_this()](error_code) {
+    lease_timer->expires_at(valid_until);
+    lease_timer->async_wait([self = shared_from_this()](error_code) {
         self->backend->lease_ended(*self);
         self->local_hold.reset();
     });
@@ -140,24 +148,26 @@ void LockState::mark_lost(const char* why) {  // on the strand
     lost.store(true);
     logger()->warn("keyedpool: lost the lock on {} (fencing token {}): {}", resource, fencing_token,
                    why);
-    lease_timer.cancel();
+    lease_timer->cancel();
     end_lost_waits();
     local_hold.reset();
     lost_signal.emit(asio::cancellation_type::terminal);
 }
 
 error_code check_lock_request(const std::string& resource, const LockOptions& options,
-                              std::size_t max_resource_bytes) noexcept {
+                              std::size_t max_resource_bytes,
+                              const std::shared_ptr<spdlog::logger>& log) noexcept {
     if (resource.empty() || resource.size() > max_resource_bytes) {
-        logger()->warn(
-            "keyedpool: refused a lock request: resource name of {} bytes (1..{} allowed)",
-            resource.size(), max_resource_bytes);
+        (log ? log : logger())
+            ->warn("keyedpool: refused a lock request: resource name of {} bytes (1..{} allowed)",
+                   resource.size(), max_resource_bytes);
         return ResultCode::invalid_argument;
     }
     if (options.lease <= LockState::clock::duration::zero() ||
         options.wait < LockState::clock::duration::zero()) {
-        logger()->warn("keyedpool: refused a lock request on {}: lease must be > 0, wait >= 0",
-                       resource);
+        (log ? log : logger())
+            ->warn("keyedpool: refused a lock request on {}: lease must be > 0, wait >= 0",
+                   resource);
         return ResultCode::invalid_argument;
     }
     return {};
@@ -217,7 +227,7 @@ asio::awaitable<error_code> release_on_strand(std::shared_ptr<detail::LockState>
     }
     state->released = true;
     const bool was_lost = state->ended.exchange(true);
-    state->lease_timer.cancel();
+    state->lease_timer->cancel();
     state->end_lost_waits();
     // Release in the backend even when we think the lock is lost: the script only deletes our own
     // token, and it wakes waiters sooner if the key is still ours after all.

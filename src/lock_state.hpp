@@ -5,6 +5,9 @@
 #define KEYEDPOOL_SRC_LOCK_STATE_HPP
 
 #include <keyedpool/lock_guard.hpp>
+#include <keyedpool/time_source.hpp>
+
+#include <spdlog/logger.h>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -43,7 +46,9 @@ class LockBackend {
 struct LockState : std::enable_shared_from_this<LockState> {
     using clock = std::chrono::steady_clock;
 
-    LockState(boost::asio::any_io_executor executor, std::shared_ptr<LockBackend> lock_backend);
+    /// `time`: the service's clock and timers; `log`: the service's logger (null: the library's).
+    LockState(boost::asio::any_io_executor executor, std::shared_ptr<LockBackend> lock_backend,
+              std::shared_ptr<const TimeSource> time, std::shared_ptr<spdlog::logger> log);
 
     /// Starts the lease timer (and the watchdog when auto_renew). Call once, after acquiring.
     void start(clock::time_point acquire_sent_at);
@@ -54,8 +59,13 @@ struct LockState : std::enable_shared_from_this<LockState> {
     /// `valid_until` for a lease (re)started at `sent_at`: minus a drift allowance of 1% + 2 ms.
     clock::time_point validity_from(clock::time_point sent_at) const;
 
+    /// The logger of the service that issued the lock.
+    std::shared_ptr<spdlog::logger> logger() const;
+
     boost::asio::strand<boost::asio::any_io_executor> strand;
     std::shared_ptr<LockBackend> backend;
+    std::shared_ptr<const TimeSource> time;
+    std::shared_ptr<spdlog::logger> log;  // null: the library's logger
     std::string resource;
     std::string token;  // 128 random bits, hex
     std::uint64_t fencing_token = 0;
@@ -67,8 +77,8 @@ struct LockState : std::enable_shared_from_this<LockState> {
     std::atomic<bool> ended{false};    // released or lost
     std::shared_ptr<void> local_hold;  // the backend's in-process hold (e.g. a KeyedMutex guard)
     boost::asio::cancellation_signal lost_signal;
-    boost::asio::steady_timer lease_timer;  // fires at valid_until
-    boost::asio::steady_timer renew_timer;  // the watchdog's pause between renewals
+    std::unique_ptr<TimeSource::Timer> lease_timer;  // fires at valid_until
+    std::unique_ptr<TimeSource::Timer> renew_timer;  // the watchdog's pause between renewals
     /// One timer per `async_wait_lost` in progress (never expiring); all are cancelled when the
     /// lock ends, one when its own wait is cancelled.
     std::list<std::shared_ptr<boost::asio::steady_timer>> lost_waits;
@@ -85,9 +95,11 @@ std::string random_token();
 namespace detail {
 /// Checks a lock request: `invalid_argument` for an empty resource, one longer than
 /// `max_resource_bytes`, a lease <= 0 or a negative wait.
+/// Refusals are logged to `log` (null: the library's logger).
 boost::system::error_code check_lock_request(const std::string& resource,
                                              const LockOptions& options,
-                                             std::size_t max_resource_bytes) noexcept;
+                                             std::size_t max_resource_bytes,
+                                             const std::shared_ptr<spdlog::logger>& log) noexcept;
 }  // namespace detail
 
 }  // namespace keyedpool

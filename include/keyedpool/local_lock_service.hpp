@@ -9,18 +9,32 @@
 /// written against `LockService&` is tested for real without a server.
 
 #include <keyedpool/lock_guard.hpp>
+#include <keyedpool/time_source.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include <cstddef>
 #include <memory>
 
+namespace spdlog {
+class logger;
+}
+
 namespace keyedpool {
 
 struct LocalLockServiceOptions {
     /// Longest resource name accepted (longer → `ResultCode::invalid_argument`). Must be > 0.
     std::size_t max_resource_bytes = 4096;
+    /// Where leases, waits and the watchdog take their time. Null (the default): the steady
+    /// clock. Tests pass a virtual clock (`TimeSource::from_traits<Time>()`).
+    std::shared_ptr<const TimeSource> time;
+    /// Where this service and its locks log. Null (the default): the library's logger
+    /// (`keyedpool::logger()`).
+    std::shared_ptr<spdlog::logger> logger;
 };
+
+/// Throws `std::invalid_argument` naming the first invalid field.
+void validate(const LocalLockServiceOptions& options);
 
 /// In-process locks with the same semantics as the Redis backend: a lease that ends the lock by
 /// itself, strictly increasing fencing tokens (one counter for the service), renewal and

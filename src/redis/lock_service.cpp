@@ -419,8 +419,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     static asio::awaitable<Acquired> lock(std::shared_ptr<Impl> self, std::string resource,
                                           LockOptions options, bool try_only) {
-        if (auto ec =
-                detail::check_lock_request(resource, options, self->options.max_resource_bytes)) {
+        if (auto ec = detail::check_lock_request(
+                resource, options, self->options.max_resource_bytes, self->options.logger)) {
             co_return Acquired{ec, LockGuard{}};
         }
         const auto deadline = clock::now() + options.wait;
@@ -428,8 +428,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         auto executor = co_await asio::this_coro::executor;
 
         // 1. Queue locally: one contender per resource and process.
-        auto [queue_ec, hold] = co_await detail::queue_locally(self->local_queue, resource, options,
-                                                               try_only, deadline);
+        auto [queue_ec, hold] = co_await detail::queue_locally(
+            self->local_queue, resource, options, try_only, deadline, *TimeSource::steady());
         if (queue_ec) {
             co_return Acquired{queue_ec, LockGuard{}};
         }
@@ -471,7 +471,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
                 co_return Acquired{
                     error_code{},
                     detail::make_held_lock(self->executor, self, std::move(resource), token,
-                                           attempt.fence, options, std::move(hold), sent_at)};
+                                           attempt.fence, options, std::move(hold), sent_at,
+                                           TimeSource::steady(), self->options.logger)};
             }
             queued = !try_only;
             const auto now = clock::now();
@@ -516,8 +517,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     std::atomic<std::uint64_t> requests_sent{0};
 };
 
-RedisLockService::RedisLockService(asio::any_io_executor executor,
-                                   RedisLockServiceOptions options) {
+void validate(const RedisLockServiceOptions& options) {
     validate(options.connection);
     if (options.key_prefix.empty() || options.key_prefix.find_first_of("{}") != std::string::npos) {
         throw std::invalid_argument(
@@ -529,6 +529,11 @@ RedisLockService::RedisLockService(asio::any_io_executor executor,
     if (options.max_resource_bytes == 0) {
         throw std::invalid_argument("RedisLockServiceOptions.max_resource_bytes must be > 0");
     }
+}
+
+RedisLockService::RedisLockService(asio::any_io_executor executor,
+                                   RedisLockServiceOptions options) {
+    validate(options);
     impl_ = std::make_shared<Impl>(std::move(executor), std::move(options));
 }
 

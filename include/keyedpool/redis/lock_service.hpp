@@ -18,6 +18,10 @@
 #include <memory>
 #include <string>
 
+namespace spdlog {
+class logger;
+}
+
 namespace keyedpool::redis {
 
 /// Options of `RedisLockService`; invalid values throw `std::invalid_argument` naming the field.
@@ -32,7 +36,13 @@ struct RedisLockServiceOptions {
     std::chrono::steady_clock::duration recheck_interval = std::chrono::seconds(1);
     /// Longest resource name accepted (longer → `ResultCode::invalid_argument`). Must be > 0.
     std::size_t max_resource_bytes = 4096;
+    /// Where this service and its locks log. Null (the default): the library's logger
+    /// (`keyedpool::logger()`).
+    std::shared_ptr<spdlog::logger> logger;
 };
+
+/// Throws `std::invalid_argument` naming the first invalid field.
+void validate(const RedisLockServiceOptions& options);
 
 /// The lock API (`LockService`) on a Redis server. For a resource `R` and prefix `P` it uses:
 ///
