@@ -12,6 +12,7 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
@@ -39,11 +40,11 @@ struct VirtualClock {
     static time_point now() noexcept;
 };
 
-/// An Asio-like waitable timer on `VirtualClock`. Its waits complete (through a post to the
-/// handler's executor) when virtual time reaches their expiry, when the timer is cancelled or
-/// re-armed (`operation_aborted`), or when their per-operation cancellation is emitted.
-/// A pending wait does not count as work of its executor: `io_context::run()` returns while only
-/// virtual timers are pending (tests run `poll()` loops and advance time instead).
+/// An Asio-like waitable timer on `VirtualClock`. Its waits complete (posted to the timer's
+/// executor, then dispatched to the handler's) when virtual time reaches their expiry, when the
+/// timer is cancelled or re-armed (`operation_aborted`), or when their per-operation cancellation
+/// is emitted. A pending wait does not count as work of its executor: `io_context::run()` returns
+/// while only virtual timers are pending (tests run `poll()` loops and advance time instead).
 class VirtualTimer {
   public:
     using clock_type = VirtualClock;
@@ -81,7 +82,8 @@ class VirtualTimer {
     auto async_wait(CompletionToken&& token) {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
             [this](auto handler) {
-                auto executor = boost::asio::get_associated_executor(handler, executor_);
+                boost::asio::any_completion_executor executor(
+                    boost::asio::get_associated_executor(handler, executor_));
                 // The type-erased handler connects to the caller's slot itself and offers a slot of
                 // its own: that is where this wait's cancellation goes.
                 Handler erased(std::move(handler));
@@ -100,7 +102,8 @@ class VirtualTimer {
 
   private:
     using Handler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
-    std::uint64_t schedule(time_point expiry, Handler handler, executor_type executor);
+    std::uint64_t schedule(time_point expiry, Handler handler,
+                           boost::asio::any_completion_executor executor);
     static void complete(std::uint64_t id, boost::system::error_code ec);
 
     executor_type executor_;
@@ -150,7 +153,7 @@ class VirtualTime {
         const time_point target = now() + step;
         settle();  // what is ready now happens now, before time moves
         for (;;) {
-            std::vector<std::pair<Handler, boost::asio::any_io_executor>> due;
+            std::vector<Wait> due;
             {
                 std::lock_guard lock(mutex());
                 State& s = state();
@@ -163,12 +166,11 @@ class VirtualTime {
                 }
                 while (!s.waits.empty() && s.waits.begin()->first.first <= s.now) {
                     auto node = s.waits.extract(s.waits.begin());
-                    due.emplace_back(std::move(node.mapped().handler),
-                                     std::move(node.mapped().executor));
+                    due.push_back(std::move(node.mapped()));
                 }
             }
-            for (auto& [handler, executor] : due) {
-                post_completion(std::move(handler), std::move(executor), {});
+            for (auto& w : due) {
+                post_completion(w.timer, std::move(w.handler), std::move(w.executor), {});
             }
             settle();
             std::lock_guard lock(mutex());
@@ -197,8 +199,11 @@ class VirtualTime {
     struct Wait {
         const VirtualTimer* timer;
         Handler handler;
-        boost::asio::any_io_executor executor;
+        boost::asio::any_completion_executor executor;  // the handler's
     };
+
+    /// How a wait completes, as an Asio timer does: posted to the timer's executor (never inline,
+    /// counted as work), then dispatched to the handler's.
     struct State {
         time_point now = time_point(std::chrono::seconds(1000));
         std::uint64_t next_id = 1;
@@ -215,24 +220,27 @@ class VirtualTime {
         return s;
     }
 
-    static void post_completion(Handler handler, boost::asio::any_io_executor executor,
+    static void post_completion(const VirtualTimer* timer, Handler handler,
+                                boost::asio::any_completion_executor executor,
                                 boost::system::error_code ec) {
-        auto work = boost::asio::prefer(executor, boost::asio::execution::outstanding_work.tracked);
-        boost::asio::post(executor, [handler = std::move(handler), work, ec]() mutable {
-            boost::asio::get_associated_cancellation_slot(handler).clear();
-            std::move(handler)(ec);
+        boost::asio::post(timer->executor_, [handler = std::move(handler),
+                                             executor = std::move(executor), ec]() mutable {
+            boost::asio::dispatch(executor, [handler = std::move(handler), ec]() mutable {
+                boost::asio::get_associated_cancellation_slot(handler).clear();
+                std::move(handler)(ec);
+            });
         });
     }
 
     /// Registers a wait; a wait whose expiry has passed completes at once (posted).
     static std::uint64_t schedule(const VirtualTimer* timer, time_point expiry, Handler handler,
-                                  boost::asio::any_io_executor executor) {
+                                  boost::asio::any_completion_executor executor) {
         std::unique_lock lock(mutex());
         State& s = state();
         const std::uint64_t id = s.next_id++;
         if (expiry <= s.now) {
             lock.unlock();
-            post_completion(std::move(handler), std::move(executor), {});
+            post_completion(timer, std::move(handler), std::move(executor), {});
             return id;
         }
         s.waits.emplace(std::pair{expiry, id},
@@ -255,7 +263,7 @@ class VirtualTime {
             }
         }
         for (auto& w : cancelled) {
-            post_completion(std::move(w.handler), std::move(w.executor),
+            post_completion(w.timer, std::move(w.handler), std::move(w.executor),
                             boost::asio::error::operation_aborted);
         }
         return cancelled.size();
@@ -275,7 +283,7 @@ class VirtualTime {
             }
         }
         for (auto& w : found) {
-            post_completion(std::move(w.handler), std::move(w.executor), ec);
+            post_completion(w.timer, std::move(w.handler), std::move(w.executor), ec);
         }
     }
 
@@ -292,7 +300,7 @@ inline std::size_t VirtualTimer::cancel() {
 }
 
 inline std::uint64_t VirtualTimer::schedule(time_point expiry, Handler handler,
-                                            executor_type executor) {
+                                            boost::asio::any_completion_executor executor) {
     return VirtualTime::schedule(this, expiry, std::move(handler), std::move(executor));
 }
 

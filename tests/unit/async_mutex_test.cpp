@@ -1,5 +1,7 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
+#include "virtual_io.hpp"
+
 #include <keyedpool/async_mutex.hpp>
 
 #include <gtest/gtest.h>
@@ -194,19 +196,23 @@ TEST(AsyncMutex, CancelWaitersKeepsTheHolder) {
 
 TEST(AsyncMutex, WorksWithAwaitableOperators) {
     using namespace asio::experimental::awaitable_operators;
-    asio::io_context io;
+    test::VirtualIo
+        io;  // the timeout fires when the test moves virtual time, not after a real 5 ms
     AsyncMutex mutex(io.get_executor());
     ASSERT_TRUE(mutex.try_lock());
     bool timed_out = false;
     asio::co_spawn(
-        io,
+        io.context(),
         [&]() -> asio::awaitable<void> {
-            asio::steady_timer timer(io, std::chrono::milliseconds(5));
+            test::VirtualTimer timer(co_await asio::this_coro::executor,
+                                     std::chrono::milliseconds(5));
             auto result = co_await (mutex.async_lock() || timer.async_wait(asio::use_awaitable));
             timed_out = result.index() == 1;
         },
         asio::detached);
-    io.run();
+    io.advance(std::chrono::milliseconds(4));
+    EXPECT_FALSE(timed_out);
+    io.advance(std::chrono::milliseconds(1));
     EXPECT_TRUE(timed_out);
     EXPECT_TRUE(mutex.unlock());
     EXPECT_TRUE(mutex.try_lock()) << "the timed-out waiter must not hold the lock";
