@@ -21,6 +21,15 @@ using boost::system::error_code;
 
 class ThreadedPoolTest : public ::testing::Test {
   protected:
+    /// Waits (through the pool's threads, one handler at a time) until `count` reaches `n`.
+    void wait_for(const std::atomic<int>& count, int n) {
+        while (count.load() < n) {
+            std::promise<void> tick;
+            asio::post(threads_, [&] { tick.set_value(); });
+            tick.get_future().get();
+        }
+    }
+
     QuietLogger quiet_;
     asio::thread_pool threads_{2};
     Counters counters_;
@@ -95,11 +104,7 @@ TEST_F(ThreadedPoolTest, ChurnClosesEveryClientExactlyOnce) {
             },
             asio::detached);
     }
-    while (finished.load() < 8) {
-        std::promise<void> tick;
-        asio::post(threads_, [&] { tick.set_value(); });
-        tick.get_future().get();
-    }
+    wait_for(finished, 8);
     pool.async_shutdown(asio::use_future).get();
     threads_.join();
     EXPECT_EQ(errors.load(), 0);
@@ -167,11 +172,7 @@ TEST_F(ThreadedPoolTest, PermitWaitsTimeoutsAndCancellationsRaceSafely) {
             },
             asio::detached);
     }
-    while (finished.load() < 8) {
-        std::promise<void> tick;
-        asio::post(threads_, [&] { tick.set_value(); });
-        tick.get_future().get();
-    }
+    wait_for(finished, 8);
     pool.async_shutdown(asio::use_future).get();  // throws on an error
     threads_.join();
     EXPECT_GT(served.load(), 0);
