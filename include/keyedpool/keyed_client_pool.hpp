@@ -25,6 +25,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <array>
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <tuple>
@@ -106,7 +109,14 @@ class KeyedClientPool {
     ///         factory is empty.
     KeyedClientPool(executor_type executor, factory_type factory, PoolOptions options = {})
         : state_(std::make_shared<State>(std::move(executor), std::move(factory),
-                                         std::move(options))) {}
+                                         std::move(options))) {
+        for (auto& handle : handles_) {
+            // An anchor per handle, alone on its cache lines with its reference count.
+            auto anchor = std::make_shared<Anchor>();
+            anchor->engine = state_;
+            handle = std::shared_ptr<State>(std::move(anchor), state_.get());
+        }
+    }
 
     KeyedClientPool(const KeyedClientPool&) = delete;
     KeyedClientPool& operator=(const KeyedClientPool&) = delete;
@@ -135,9 +145,9 @@ class KeyedClientPool {
     auto async_get(const Key& key, CompletionToken&& token = {}) {
         if constexpr (std::is_same_v<std::decay_t<CompletionToken>,
                                      boost::asio::use_awaitable_t<>>) {
-            return get_awaitable(state_, key);
+            return get_awaitable(handle(), key);
         } else if constexpr (std::is_same_v<std::decay_t<CompletionToken>, as_tuple_awaitable_t>) {
-            return get_tuple_awaitable(state_, key);
+            return get_tuple_awaitable(handle(), key);
         } else {
             return boost::asio::async_initiate<CompletionToken,
                                                void(boost::system::error_code, client_ptr)>(
@@ -252,7 +262,21 @@ class KeyedClientPool {
         }
     };
 
+    /// Keeps the engine alive for an awaitable get, which may start after the pool is gone. A get
+    /// copies its thread's handle: each has its own reference count on its own cache line, so
+    /// gets on different threads do not contend on one count.
+    const std::shared_ptr<State>& handle() const noexcept {
+        static std::atomic<std::size_t> next{0};
+        thread_local const std::size_t slot = next.fetch_add(1, std::memory_order_relaxed);
+        return handles_[slot % handles_.size()];
+    }
+
+    struct alignas(64) Anchor {
+        std::shared_ptr<State> engine;
+    };
+
     std::shared_ptr<State> state_;
+    std::array<std::shared_ptr<State>, 16> handles_;
 };
 
 }  // namespace keyedpool

@@ -50,28 +50,35 @@ class alignas(64) CacheShard {
 
     mutable std::mutex mutex;
 
-    /// The facts `decide_probe` / `decide_miss` need. `healthy` is `Traits::is_healthy`.
-    template <typename Healthy>
-    KeyFacts facts(const Key& key, time_point now, Healthy healthy) const {
+    /// The key's node, or null.
+    EntryType* find(const Key& key) {
+        auto it = entries_.find(key);
+        return it == entries_.end() ? nullptr : &it->second;
+    }
+
+    /// The facts `decide_probe` / `decide_miss` need about a node (null: the key has none).
+    /// `healthy` is `Traits::is_healthy`; `now()` is read only for a failure record (a hit reads
+    /// no clock).
+    template <typename Now, typename Healthy>
+    static KeyFacts facts(const EntryType* e, Now now, Healthy healthy) {
         KeyFacts f;
-        if (auto it = entries_.find(key); it != entries_.end()) {
-            const EntryType& e = it->second;
-            f.has_client = static_cast<bool>(e.client);
-            f.client_healthy = f.has_client && healthy(*e.client);
-            f.has_failure = !f.has_client && static_cast<bool>(e.failure);
-            f.failure_seq = e.seq;
-            f.in_backoff = now < e.retry_at;
-            f.flight_open = static_cast<bool>(e.flight);
+        if (e != nullptr) {
+            f.has_client = static_cast<bool>(e->client);
+            f.client_healthy = f.has_client && healthy(*e->client);
+            f.has_failure = !f.has_client && static_cast<bool>(e->failure);
+            f.failure_seq = e->seq;
+            f.in_backoff = f.has_failure && now() < e->retry_at;
+            f.flight_open = static_cast<bool>(e->flight);
         }
         return f;
     }
 
-    /// The cached client of a key known to have one; marks it used (for idle eviction).
-    client_ptr hand_out(const Key& key, time_point now, bool track_idle) {
-        EntryType& e = entries_.find(key)->second;
+    /// The cached client of a node that has one; with `track_idle`, marks it used at `now()`.
+    template <typename Now>
+    client_ptr hand_out(EntryType& e, Now now, bool track_idle) {
         ++hits_;
         if (track_idle) {
-            e.last_used = now;
+            e.last_used = now();
         }
         return e.client;
     }

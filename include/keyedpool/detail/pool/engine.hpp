@@ -157,17 +157,19 @@ class PoolEngine
             return {ProbeAction::backoff, ResultCode::shutting_down, nullptr};
         }
         Shard& shard = shard_for(key);
-        const auto now = clock::now();
+        const auto now = [] { return clock::now(); };
         std::lock_guard lock(shard.mutex);
-        Probe p;
-        p.observed = event_seq_.load(std::memory_order_relaxed);
-        p.action = decide_probe(shard.facts(key, now, healthy));
-        if (p.action == ProbeAction::hit) {
-            p.client = shard.hand_out(key, now, track_idle());
-        } else if (p.action == ProbeAction::backoff) {
-            p.ec = ResultCode::backoff;
+        const std::uint64_t observed = event_seq_.load(std::memory_order_relaxed);
+        auto* entry = shard.find(key);
+        switch (decide_probe(Shard::facts(entry, now, healthy))) {
+            case ProbeAction::hit:
+                return {ProbeAction::hit, {}, shard.hand_out(*entry, now, track_idle()), observed};
+            case ProbeAction::backoff:
+                return {ProbeAction::backoff, ResultCode::backoff, nullptr, observed};
+            case ProbeAction::miss:
+                break;
         }
-        return p;
+        return {ProbeAction::miss, {}, nullptr, observed};
     }
 
     client_ptr try_get(const Key& key) {
@@ -194,16 +196,21 @@ class PoolEngine
         const auto now = clock::now();
         {
             std::lock_guard lock(shard.mutex);
+            typename Shard::EntryType* entry = nullptr;
             MissAction action = MissAction::start;
             if (shutting_down()) {
                 result.ec = ResultCode::shutting_down;
                 action = MissAction::backoff;  // completes with result.ec
             } else {
-                action = decide_miss(shard.facts(key, now, healthy), observed);
+                entry = shard.find(key);
+                action = decide_miss(Shard::facts(
+                                         entry, [now] { return now; }, healthy),
+                                     observed);
             }
             switch (action) {
                 case MissAction::hit:
-                    result.client = shard.hand_out(key, now, track_idle());
+                    result.client = shard.hand_out(
+                        *entry, [now] { return now; }, track_idle());
                     break;
                 case MissAction::same_error:
                     result.ec = shard.failure(key);
@@ -526,7 +533,10 @@ class PoolEngine
         return boost::asio::make_strand(ex);
     }
 
-    static bool healthy(const Client& client) { return Traits::is_healthy(client); }
+    struct Healthy {
+        bool operator()(const Client& client) const { return Traits::is_healthy(client); }
+    };
+    static constexpr Healthy healthy{};
 
     Shard& shard_for(const Key& key) {
         // Fibonacci hashing spreads identity hashes (std::hash<int>) over the shards.
