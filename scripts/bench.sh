@@ -19,8 +19,9 @@ run() {  # run NAME BINARY [args...]
     "./build/release/bench/$binary" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
         "$@"
 }
-run hit_path keyedpool_bench "$@"
-run pool keyedpool_pool_bench "$@"
+# Nanosecond figures on shared cores: the median of 5 repetitions.
+run hit_path keyedpool_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true "$@"
+run pool keyedpool_pool_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true "$@"
 run memory keyedpool_memory_bench "$@"
 
 # shellcheck source=loopback-redis.sh

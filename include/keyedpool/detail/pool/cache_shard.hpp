@@ -83,11 +83,6 @@ class alignas(64) CacheShard {
         return e.client;
     }
 
-    /// The failure recorded for a key known to have one.
-    boost::system::error_code failure(const Key& key) const {
-        return entries_.find(key)->second.failure;
-    }
-
     /// Forgets the key's client or failure record (not its flight); returns the client (to
     /// close), if any. `found`: whether there was a client or a failure record.
     client_ptr take(const Key& key, bool* found = nullptr) {
@@ -144,12 +139,6 @@ class alignas(64) CacheShard {
     }
 
     // ---- flights ---------------------------------------------------------------------------
-
-    /// The key's open flight, or null.
-    const FlightPtr* find_flight(const Key& key) const {
-        auto it = entries_.find(key);
-        return it == entries_.end() || !it->second.flight ? nullptr : &it->second.flight;
-    }
 
     /// Opens a flight for a key that has none.
     void add_flight(const Key& key, FlightPtr flight) {

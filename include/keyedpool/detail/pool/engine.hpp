@@ -194,31 +194,22 @@ class PoolEngine
         client_ptr broken;
         flight_ptr started;
         const auto now = clock::now();
+        const auto at_now = [now] { return now; };
         {
             std::lock_guard lock(shard.mutex);
-            typename Shard::EntryType* entry = nullptr;
-            MissAction action = MissAction::start;
-            if (shutting_down()) {
-                result.ec = ResultCode::shutting_down;
-                action = MissAction::backoff;  // completes with result.ec
-            } else {
-                entry = shard.find(key);
-                action = decide_miss(Shard::facts(
-                                         entry, [now] { return now; }, healthy),
-                                     observed);
-            }
+            auto* entry = shard.find(key);
+            const MissAction action =
+                shutting_down() ? MissAction::backoff  // refused: completes with result.ec
+                                : decide_miss(Shard::facts(entry, at_now, healthy), observed);
             switch (action) {
                 case MissAction::hit:
-                    result.client = shard.hand_out(
-                        *entry, [now] { return now; }, track_idle());
+                    result.client = shard.hand_out(*entry, at_now, track_idle());
                     break;
                 case MissAction::same_error:
-                    result.ec = shard.failure(key);
+                    result.ec = entry->failure;
                     break;
                 case MissAction::backoff:
-                    if (!result.ec) {
-                        result.ec = ResultCode::backoff;
-                    }
+                    result.ec = shutting_down() ? ResultCode::shutting_down : ResultCode::backoff;
                     break;
                 case MissAction::replace:
                     broken = shard.take(key);
@@ -230,7 +221,7 @@ class PoolEngine
                     builds_running_.fetch_add(1, std::memory_order_relaxed);
                     [[fallthrough]];
                 case MissAction::join: {
-                    FlightType& flight = started ? *started : **shard.find_flight(key);
+                    FlightType& flight = started ? *started : *entry->flight;
                     // Cancellation goes in before the waiter is published: once linked, another
                     // thread may complete it.
                     waiter->template install_cancellation<CancelWaiter>(
