@@ -126,9 +126,9 @@ class Build {
             boost::asio::co_spawn(executor, call_factory(engine, flight, after_permit),
                                   boost::asio::bind_cancellation_slot(slot, Spawned{flight}));
         } catch (...) {  // out of memory: the build ends as a failed one
-            boost::asio::post(executor, [engine, flight] {
+            boost::asio::post(executor, [engine, flight, error = std::current_exception()] {
                 flight->life.on_start(false, true);
-                factory_returned(engine, flight, std::current_exception(), nullptr);
+                factory_returned(engine, flight, error, nullptr);
             });
         }
     }
