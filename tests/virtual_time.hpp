@@ -53,10 +53,6 @@ class VirtualTimer {
     using executor_type = boost::asio::any_io_executor;
 
     explicit VirtualTimer(executor_type executor) : executor_(std::move(executor)) {}
-    template <typename ExecutionContext>
-    explicit VirtualTimer(ExecutionContext& context,
-                          decltype(std::declval<ExecutionContext&>().get_executor())* = nullptr)
-        : executor_(context.get_executor()) {}
     VirtualTimer(executor_type executor, time_point expiry)
         : executor_(std::move(executor)), expiry_(expiry) {}
     VirtualTimer(executor_type executor, duration after)

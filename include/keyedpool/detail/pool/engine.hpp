@@ -11,7 +11,7 @@
 ///      error as the build that just failed, backoff, join the key's flight, or start it;
 ///   3. the build (`Build`, build.hpp) runs the factory on the shard's strand;
 ///   4. `end_flight`: under the shard lock, caches the client or records the failure and takes the
-///      flight's waiters; they are completed in batches (completion.hpp);
+///      flight's waiters; they are completed in batches (waiter_batch.hpp);
 ///   5. `cancel_waiter`: a get that leaves; the last one out ends (abandons) the flight.
 ///
 /// Then management: invalidate, idle eviction (idle_sweeper.hpp), shutdown, stats.
@@ -24,12 +24,12 @@
 #include <keyedpool/detail/pool/build.hpp>
 #include <keyedpool/detail/pool/cache_shard.hpp>
 #include <keyedpool/detail/pool/client_permits.hpp>
-#include <keyedpool/detail/pool/completion.hpp>
 #include <keyedpool/detail/pool/connect_deadlines.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
 #include <keyedpool/detail/pool/flight.hpp>
 #include <keyedpool/detail/pool/idle_sweeper.hpp>
 #include <keyedpool/detail/pool/waiter.hpp>
+#include <keyedpool/detail/pool/waiter_batch.hpp>
 #include <keyedpool/logging.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
@@ -198,9 +198,10 @@ class PoolEngine
         {
             std::lock_guard lock(shard.mutex);
             auto* entry = shard.find(key);
+            const bool refused = shutting_down();
             const MissAction action =
-                shutting_down() ? MissAction::backoff  // refused: completes with result.ec
-                                : decide_miss(Shard::facts(entry, at_now, healthy), observed);
+                refused ? MissAction::backoff  // completes with shutting_down
+                        : decide_miss(Shard::facts(entry, at_now, healthy), observed);
             switch (action) {
                 case MissAction::hit:
                     result.client = shard.hand_out(*entry, at_now, track_idle());
@@ -209,7 +210,7 @@ class PoolEngine
                     result.ec = entry->failure;
                     break;
                 case MissAction::backoff:
-                    result.ec = shutting_down() ? ResultCode::shutting_down : ResultCode::backoff;
+                    result.ec = refused ? ResultCode::shutting_down : ResultCode::backoff;
                     break;
                 case MissAction::replace:
                     broken = shard.take(key);
@@ -334,8 +335,7 @@ class PoolEngine
                 l->debug("keyedpool: built client for {}", describe_key(flight.key));
             }
             if (track_idle()) {
-                sweeper_.ensure_running(this->shared_from_this(),
-                                        [self = this] { return self->evict_idle(); });
+                sweeper_.ensure_running(this->shared_from_this());
             }
         } else {
             if (ec != ResultCode::pool_exhausted) {
@@ -471,6 +471,23 @@ class PoolEngine
         co_return boost::system::error_code{};
     }
 
+    /// One sweep (the idle sweeper's): closes the clients idle for `idle_timeout`.
+    void evict_idle() {
+        const auto now = clock::now();
+        for (auto& shard : shards_) {
+            std::vector<client_ptr> victims;
+            {
+                std::lock_guard lock(shard.mutex);
+                shard.evict_idle(now, options_.idle_timeout, victims);
+            }
+            cached_.fetch_sub(victims.size(), std::memory_order_relaxed);
+            for (auto& victim : victims) {
+                evictions_.fetch_add(1, std::memory_order_relaxed);
+                close_cached(std::move(victim), "idle");
+            }
+        }
+    }
+
     bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
 
     PoolStats stats() const {
@@ -580,24 +597,6 @@ class PoolEngine
         if (permits_) {
             permits_->release();
         }
-    }
-
-    /// One sweep: closes idle clients; returns whether clients are still cached.
-    bool evict_idle() {
-        const auto now = clock::now();
-        for (auto& shard : shards_) {
-            std::vector<client_ptr> victims;
-            {
-                std::lock_guard lock(shard.mutex);
-                shard.evict_idle(now, options_.idle_timeout, victims);
-            }
-            cached_.fetch_sub(victims.size(), std::memory_order_relaxed);
-            for (auto& victim : victims) {
-                evictions_.fetch_add(1, std::memory_order_relaxed);
-                close_cached(std::move(victim), "idle");
-            }
-        }
-        return cached_.load(std::memory_order_relaxed) != 0;
     }
 
     const boost::asio::any_io_executor executor_;

@@ -24,17 +24,16 @@ class IdleSweeper {
                 typename Timer::clock_type::duration period)
         : strand_(strand), timer_(strand), period_(period) {}
 
-    /// Starts sweeping unless it runs already. `sweep()` evicts and returns whether clients are
-    /// still cached; the sweeper stops when none are. `owner` keeps the sweep's target alive.
+    /// Starts sweeping unless it runs already: every period, `owner->evict_idle()`; the sweeper
+    /// stops when `owner->size()` is 0. `owner` is kept alive while a sweep is pending.
     /// Thread-safe.
-    template <typename Owner, typename Sweep>
-    void ensure_running(std::shared_ptr<Owner> owner, Sweep sweep) {
+    template <typename Owner>
+    void ensure_running(std::shared_ptr<Owner> owner) {
         if (running_.exchange(true)) {
             return;
         }
-        boost::asio::post(strand_, [this, owner = std::move(owner), sweep]() mutable {
-            arm(std::move(owner), std::move(sweep));
-        });
+        boost::asio::post(strand_,
+                          [this, owner = std::move(owner)]() mutable { arm(std::move(owner)); });
     }
 
     /// Stops for good (shutdown). Thread-safe.
@@ -45,26 +44,26 @@ class IdleSweeper {
     }
 
   private:
-    template <typename Owner, typename Sweep>
-    void arm(std::shared_ptr<Owner> owner, Sweep sweep) {
+    template <typename Owner>
+    void arm(std::shared_ptr<Owner> owner) {
         if (stopped_.load()) {
             return;
         }
         timer_.expires_after(period_);
-        timer_.async_wait([this, owner = std::move(owner),
-                           sweep = std::move(sweep)](boost::system::error_code ec) mutable {
+        timer_.async_wait([this, owner = std::move(owner)](boost::system::error_code ec) mutable {
             if (ec || stopped_.load()) {
                 return;
             }
-            if (sweep()) {
-                arm(std::move(owner), std::move(sweep));
+            owner->evict_idle();
+            if (owner->size() != 0) {
+                arm(std::move(owner));
                 return;
             }
             // Nothing cached: stop; but a client stored meanwhile may have seen us running (and
             // not started us), so look once more.
             running_.store(false);
-            if (sweep() && !running_.exchange(true)) {
-                arm(std::move(owner), std::move(sweep));
+            if (owner->size() != 0 && !running_.exchange(true)) {
+                arm(std::move(owner));
             }
         });
     }

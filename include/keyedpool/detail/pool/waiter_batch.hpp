@@ -1,7 +1,7 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
-#ifndef KEYEDPOOL_DETAIL_POOL_COMPLETION_HPP
-#define KEYEDPOOL_DETAIL_POOL_COMPLETION_HPP
+#ifndef KEYEDPOOL_DETAIL_POOL_WAITER_BATCH_HPP
+#define KEYEDPOOL_DETAIL_POOL_WAITER_BATCH_HPP
 
 /// \file
 /// Completing the waiters of a flight in batches: consecutive waiters whose handlers share an
@@ -107,4 +107,4 @@ void complete_waiter(Waiter<Client>& waiter, GetResult<Client> result) {
 
 }  // namespace keyedpool::detail::pool
 
-#endif  // KEYEDPOOL_DETAIL_POOL_COMPLETION_HPP
+#endif  // KEYEDPOOL_DETAIL_POOL_WAITER_BATCH_HPP
