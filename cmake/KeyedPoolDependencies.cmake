@@ -32,9 +32,3 @@ if(NOT Boost_FOUND)
 endif()
 _keyedpool_find(fmt)
 _keyedpool_find(spdlog)
-
-# hiredis (Debian libhiredis-dev): RESP2 reader and command formatter for keyedpool::redis.
-_keyedpool_find(PkgConfig)
-if(NOT TARGET PkgConfig::hiredis)
-    pkg_check_modules(hiredis REQUIRED IMPORTED_TARGET GLOBAL hiredis)
-endif()

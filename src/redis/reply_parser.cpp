@@ -2,150 +2,221 @@
 // Version 1.0.
 #include "reply_parser.hpp"
 
-#include <hiredis/hiredis.h>
-#include <hiredis/read.h>
+#include <fmt/format.h>
 
-#include <new>
-#include <stdexcept>
+#include <charconv>
 
 namespace keyedpool::redis::detail {
 
-// hiredis calls these while it parses. The root object is a heap `Reply`; children live inside
-// their parent's `elements`, which createArray sizes up front, so their addresses are stable.
-struct ParserCallbacks {
-    static ReplyParser& parser_of(const redisReadTask* task) {
-        return *static_cast<ReplyParser*>(task->privdata);
-    }
-
-    static void* attach(const redisReadTask* task, Reply value, std::size_t bytes) {
-        ReplyParser& parser = parser_of(task);
-        parser.partial_bytes_ += bytes + sizeof(Reply);
-        if (parser.partial_bytes_ > parser.max_reply_bytes_) {
-            return nullptr;  // hiredis reports an error; we report protocol_error
-        }
-        try {
-            if (task->parent != nullptr) {
-                auto* parent = static_cast<Reply*>(task->parent->obj);
-                Reply& slot = parent->elements()[static_cast<std::size_t>(task->idx)];
-                slot = std::move(value);
-                return &slot;
-            }
-            return new Reply(std::move(value));
-        } catch (const std::bad_alloc&) {
-            return nullptr;
-        }
-    }
-
-    static void* create_string(const redisReadTask* task, char* data, size_t length) {
-        std::string text(data, length);
-        switch (task->type) {
-            case REDIS_REPLY_ERROR:
-                return attach(task, Reply::error(std::move(text)), length);
-            case REDIS_REPLY_STATUS:
-                return attach(task, Reply::status(std::move(text)), length);
-            default:
-                return attach(task, Reply::string(std::move(text)), length);
-        }
-    }
-
-    static void* create_array(const redisReadTask* task, int elements) {
-        ReplyParser& parser = parser_of(task);
-        // Every element takes at least 4 bytes on the wire (":0\r\n"): a larger count cannot fit.
-        if (elements < 0 || static_cast<std::size_t>(elements) > parser.max_reply_bytes_ / 4) {
-            return nullptr;
-        }
-        try {
-            return attach(task,
-                          Reply::array(std::vector<Reply>(static_cast<std::size_t>(elements))),
-                          static_cast<std::size_t>(elements) * sizeof(Reply));
-        } catch (const std::bad_alloc&) {
-            return nullptr;
-        }
-    }
-
-    static void* create_integer(const redisReadTask* task, long long value) {
-        return attach(task, Reply::integer(value), 0);
-    }
-
-    static void* create_nil(const redisReadTask* task) { return attach(task, Reply::nil(), 0); }
-
-    static void free_object(void* object) { delete static_cast<Reply*>(object); }  // roots only
-};
-
 namespace {
-redisReplyObjectFunctions reply_functions{
-    ParserCallbacks::create_string, ParserCallbacks::create_array, ParserCallbacks::create_integer,
-    ParserCallbacks::create_nil, ParserCallbacks::free_object};
+
+/// A whole line as an integer (RESP2 lengths and integer replies); nothing else on the line.
+std::optional<long long> parse_integer(std::string_view line) {
+    long long value = 0;
+    const auto* end = line.data() + line.size();
+    auto [ptr, ec] = std::from_chars(line.data(), end, value);
+    if (ec != std::errc{} || ptr != end || line.empty()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
 }  // namespace
 
-ReplyParser::ReplyParser(std::size_t max_reply_bytes)
-    : max_reply_bytes_(max_reply_bytes), reader_(redisReaderCreateWithFunctions(&reply_functions)) {
-    if (reader_ == nullptr) {
-        throw std::bad_alloc();
-    }
-    reader_->privdata = this;
-}
+ReplyParser::ReplyParser(std::size_t max_reply_bytes) : max_reply_bytes_(max_reply_bytes) {}
 
-ReplyParser::~ReplyParser() {
-    redisReaderFree(reader_);
-}
-
-void ReplyParser::fail(std::string why) {
+bool ReplyParser::fail(std::string why) {
     failed_ = true;
     error_text_ = std::move(why);
+    open_.clear();
+    buffer_.clear();
+    pos_ = 0;
+    return false;
+}
+
+bool ReplyParser::charge(std::size_t bytes, const char* what) {
+    if (bytes > max_reply_bytes_ - cost_) {  // cost_ <= max_reply_bytes_ always
+        return fail(fmt::format("{} would take the reply past max_reply_bytes ({} bytes)", what,
+                                max_reply_bytes_));
+    }
+    cost_ += bytes;
+    return true;
 }
 
 void ReplyParser::feed(std::string_view bytes) {
     if (failed_) {
         return;
     }
-    if (redisReaderFeed(reader_, bytes.data(), bytes.size()) != REDIS_OK) {
-        fail(reader_->errstr);
+    if (pos_ == buffer_.size()) {
+        buffer_.clear();
+        pos_ = 0;
+    } else if (pos_ > buffer_.size() / 2) {
+        buffer_.erase(0, pos_);
+        pos_ = 0;
+    }
+    buffer_.append(bytes);
+}
+
+bool ReplyParser::read_item(std::optional<Reply>& value) {
+    const std::string_view rest = std::string_view(buffer_).substr(pos_);
+    const auto eol = rest.find("\r\n");
+    if (eol == std::string_view::npos) {
+        // A header line still arriving: what is buffered counts (a line without end cannot grow
+        // the buffer past the budget).
+        if (rest.size() > max_reply_bytes_ - cost_) {
+            fail(fmt::format("a line longer than max_reply_bytes ({} bytes)", max_reply_bytes_));
+        }
+        return false;
+    }
+    if (eol == 0) {
+        return fail("an empty line where a reply was expected");
+    }
+    const char type = rest[0];
+    const std::string_view line = rest.substr(1, eol - 1);
+    const std::size_t header = eol + 2;
+    switch (type) {
+        case '+':
+        case '-': {
+            if (!charge(header + line.size(), "a status or error line")) {
+                return false;
+            }
+            pos_ += header;
+            value =
+                type == '+' ? Reply::status(std::string(line)) : Reply::error(std::string(line));
+            return true;
+        }
+        case ':': {
+            const auto number = parse_integer(line);
+            if (!number) {
+                return fail("an integer reply that is not a 64-bit integer");
+            }
+            if (!charge(header, "an integer")) {
+                return false;
+            }
+            pos_ += header;
+            value = Reply::integer(*number);
+            return true;
+        }
+        case '$': {
+            const auto length = parse_integer(line);
+            if (!length || *length < -1) {
+                return fail("a bulk string with an invalid length");
+            }
+            if (*length == -1) {
+                if (!charge(header, "a nil")) {
+                    return false;
+                }
+                pos_ += header;
+                value = Reply::nil();
+                return true;
+            }
+            const auto bytes = static_cast<unsigned long long>(*length);
+            // On the wire (header, bytes, CRLF) and on the heap (the bytes): checked before
+            // waiting for them.
+            if (bytes > (max_reply_bytes_ - cost_) / 2 ||
+                2 * bytes + header + 2 > max_reply_bytes_ - cost_) {
+                return fail(
+                    fmt::format("a bulk string of {} bytes is larger than max_reply_bytes "
+                                "({} bytes)",
+                                bytes, max_reply_bytes_));
+            }
+            const auto size = static_cast<std::size_t>(bytes);
+            if (rest.size() < header + size + 2) {
+                return false;  // the header is read again when the rest has arrived
+            }
+            if (rest.substr(header + size, 2) != "\r\n") {
+                return fail("a bulk string not followed by CRLF");
+            }
+            cost_ += 2 * size + header + 2;
+            pos_ += header + size + 2;
+            value = Reply::string(std::string(rest.substr(header, size)));
+            return true;
+        }
+        case '*': {
+            const auto count = parse_integer(line);
+            if (!count || *count < -1) {
+                return fail("an array with an invalid length");
+            }
+            if (*count <= 0) {
+                if (!charge(header, "an array")) {
+                    return false;
+                }
+                pos_ += header;
+                value = *count == -1 ? Reply::nil() : Reply::array({});
+                return true;
+            }
+            const auto elements = static_cast<unsigned long long>(*count);
+            // Its elements' slots are allocated up front: charged before.
+            if (elements > (max_reply_bytes_ - cost_) / sizeof(Reply) ||
+                header + elements * sizeof(Reply) > max_reply_bytes_ - cost_) {
+                return fail(
+                    fmt::format("an array of {} elements is larger than max_reply_bytes "
+                                "({} bytes)",
+                                elements, max_reply_bytes_));
+            }
+            if (open_.size() == max_depth) {
+                return fail(fmt::format("arrays nested deeper than {} levels", max_depth));
+            }
+            cost_ += header + static_cast<std::size_t>(elements) * sizeof(Reply);
+            pos_ += header;
+            std::vector<Reply> slots;
+            slots.reserve(static_cast<std::size_t>(elements));
+            open_.push_back(
+                Open{Reply::array(std::move(slots)), static_cast<std::size_t>(elements)});
+            return true;
+        }
+        default:
+            return fail(
+                fmt::format("unexpected type byte 0x{:02x}", static_cast<unsigned char>(type)));
     }
 }
 
 std::optional<Reply> ReplyParser::next(boost::system::error_code& ec) {
-    if (!failed_) {
-        void* object = nullptr;
-        if (redisReaderGetReply(reader_, &object) != REDIS_OK) {
-            fail(reader_->err == REDIS_ERR_OOM ? "reply too large or too many elements"
-                                               : reader_->errstr);
-        } else if (object != nullptr) {
-            std::unique_ptr<Reply> reply(static_cast<Reply*>(object));
-            partial_bytes_ = 0;
-            return std::move(*reply);
-        } else if (reader_->len - reader_->pos + partial_bytes_ > max_reply_bytes_) {
-            fail("reply larger than max_reply_bytes");
+    while (!failed_) {
+        std::optional<Reply> value;
+        if (!read_item(value)) {
+            if (failed_) {
+                break;
+            }
+            return std::nullopt;
+        }
+        // Complete every array this value (an element, possibly itself a whole array) finishes.
+        while (value) {
+            if (open_.empty()) {
+                cost_ = 0;
+                return value;
+            }
+            Open& parent = open_.back();
+            parent.array.elements().push_back(std::move(*value));
+            value.reset();
+            if (--parent.missing == 0) {
+                value = std::move(parent.array);
+                open_.pop_back();
+            }
         }
     }
-    if (failed_) {
-        ec = ResultCode::protocol_error;
-    }
+    ec = ResultCode::protocol_error;
     return std::nullopt;
 }
 
 bool ReplyParser::has_partial_reply() const noexcept {
-    return reader_->len > reader_->pos || reader_->reply != nullptr;
+    return !failed_ && (pos_ < buffer_.size() || !open_.empty());
 }
 
 std::string format_command(const std::vector<std::string>& arguments) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    argv.reserve(arguments.size());
-    lengths.reserve(arguments.size());
+    std::size_t size = 16;
     for (const auto& argument : arguments) {
-        argv.push_back(argument.data());
-        lengths.push_back(argument.size());
+        size += argument.size() + 24;
     }
-    char* target = nullptr;
-    const int length =
-        redisFormatCommandArgv(&target, static_cast<int>(argv.size()), argv.data(), lengths.data());
-    if (length < 0 || target == nullptr) {
-        throw std::bad_alloc();
+    std::string out;
+    out.reserve(size);
+    fmt::format_to(std::back_inserter(out), "*{}\r\n", arguments.size());
+    for (const auto& argument : arguments) {
+        fmt::format_to(std::back_inserter(out), "${}\r\n", argument.size());
+        out += argument;
+        out += "\r\n";
     }
-    std::string command(target, static_cast<std::size_t>(length));
-    redisFreeCommand(target);
-    return command;
+    return out;
 }
 
 }  // namespace keyedpool::redis::detail

@@ -6,29 +6,29 @@
 #include <keyedpool/redis/reply.hpp>
 
 #include <cstddef>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-struct redisReader;
-
 namespace keyedpool::redis::detail {
 
-/// RESP2 parser on hiredis's reader, building `Reply` values directly (own object functions).
+/// An incremental RESP2 reader building `Reply` values.
 ///
-/// Memory is bounded by `max_reply_bytes`: the bytes buffered for the reply being read plus the
-/// size of its partly built value may not exceed it, and an array may not declare more elements
-/// than could fit in it. Malformed input, nesting deeper than hiredis supports, or a reply over the
-/// limit put the parser in a failed state: `next` then reports `protocol_error` for good (the
-/// connection must be closed).
+/// Memory is bounded by `max_reply_bytes` for any input. A reply's cost is the bytes it takes on
+/// the wire plus what its value holds on the heap (string bytes, and `sizeof(Reply)` per array
+/// element). Every declared size is checked against what is left of the budget *before* anything
+/// is allocated or waited for: an array header (`*N`) reserves its N elements, a bulk header
+/// (`$N`) its N bytes, and a header line still missing its CRLF counts what is buffered. Going
+/// over the limit, malformed input, or arrays nested deeper than `max_depth` put the parser in a
+/// failed state: `next` then reports `protocol_error` for good (the connection must be closed).
 class ReplyParser {
   public:
+    /// Deepest array nesting accepted (Redis's own replies nest at most a few levels). It also
+    /// bounds the recursion of destroying or comparing a `Reply`.
+    static constexpr std::size_t max_depth = 32;
+
     explicit ReplyParser(std::size_t max_reply_bytes);
-    ~ReplyParser();
-    ReplyParser(const ReplyParser&) = delete;
-    ReplyParser& operator=(const ReplyParser&) = delete;
 
     /// Appends received bytes.
     void feed(std::string_view bytes);
@@ -42,18 +42,29 @@ class ReplyParser {
     bool has_partial_reply() const noexcept;
 
   private:
-    friend struct ParserCallbacks;
+    /// An array being filled: its value and how many elements it still expects.
+    struct Open {
+        Reply array;
+        std::size_t missing = 0;
+    };
 
-    void fail(std::string why);
+    /// Reads one item at `pos_`: a finished scalar or empty array into `value`, or opens an array
+    /// (pushed on `open_`). False when more bytes are needed or on failure.
+    bool read_item(std::optional<Reply>& value);
+    /// Adds `bytes` to the current reply's cost; false (and fails) when over the budget.
+    bool charge(std::size_t bytes, const char* what);
+    bool fail(std::string why);
 
     std::size_t max_reply_bytes_;
-    std::size_t partial_bytes_ = 0;  // size of the reply being built
-    redisReader* reader_ = nullptr;
+    std::string buffer_;
+    std::size_t pos_ = 0;   // first byte not consumed
+    std::size_t cost_ = 0;  // of the reply being read
+    std::vector<Open> open_;
     std::string error_text_;
     bool failed_ = false;
 };
 
-/// The RESP2 encoding of a command (hiredis's formatter).
+/// The RESP2 encoding of a command: an array of bulk strings.
 std::string format_command(const std::vector<std::string>& arguments);
 
 }  // namespace keyedpool::redis::detail

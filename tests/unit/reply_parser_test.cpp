@@ -2,15 +2,67 @@
 // Version 1.0.
 //
 // The RESP2 parser fed raw bytes: no socket, no server. Replies split at every byte, pipelined
-// replies, every type, malformed input and the size limit.
+// replies, every type, malformed input and the size limit, with the memory a hostile header makes
+// the parser allocate measured by counting every allocation of this test program.
 #include "redis/reply_parser.hpp"
 
 #include <keyedpool/result_code.hpp>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <vector>
+
+// ---- counting allocator: live and peak bytes of every operator new in this program ------------
+
+namespace {
+std::atomic<std::size_t> live_bytes{0};
+std::atomic<std::size_t> peak_bytes{0};
+constexpr std::size_t header_bytes = alignof(std::max_align_t);
+
+void* counted_allocate(std::size_t size) {
+    void* block = std::malloc(size + header_bytes);
+    if (block == nullptr) {
+        throw std::bad_alloc();
+    }
+    *static_cast<std::size_t*>(block) = size;
+    const std::size_t now = live_bytes.fetch_add(size) + size;
+    std::size_t peak = peak_bytes.load();
+    while (now > peak && !peak_bytes.compare_exchange_weak(peak, now)) {
+    }
+    return static_cast<char*>(block) + header_bytes;
+}
+
+void counted_free(void* pointer) noexcept {
+    if (pointer != nullptr) {
+        void* block = static_cast<char*>(pointer) - header_bytes;
+        live_bytes.fetch_sub(*static_cast<std::size_t*>(block));
+        std::free(block);
+    }
+}
+}  // namespace
+
+void* operator new(std::size_t size) {
+    return counted_allocate(size);
+}
+void* operator new[](std::size_t size) {
+    return counted_allocate(size);
+}
+void operator delete(void* pointer) noexcept {
+    counted_free(pointer);
+}
+void operator delete[](void* pointer) noexcept {
+    counted_free(pointer);
+}
+void operator delete(void* pointer, std::size_t) noexcept {
+    counted_free(pointer);
+}
+void operator delete[](void* pointer, std::size_t) noexcept {
+    counted_free(pointer);
+}
 
 namespace keyedpool::test {
 namespace {
@@ -83,7 +135,8 @@ TEST(ReplyParser, AReplySplitAtAnyByteParsesTheSame) {
 }
 
 TEST(ReplyParser, MalformedInputFailsForGood) {
-    for (const char* bad : {"?what\r\n", ":12x\r\n", "$abc\r\n", "*-2\r\n"}) {
+    for (const char* bad : {"?what\r\n", ":12x\r\n", "$abc\r\n", "*-2\r\n", "$-2\r\n",
+                            "$3\r\nabcde\r\n", ":\r\n", "\r\n"}) {
         ReplyParser parser(1 << 20);
         parser.feed(bad);
         error_code ec;
@@ -113,6 +166,111 @@ TEST(ReplyParser, AnArrayDeclaringMoreElementsThanCouldFitIsRefusedBeforeAllocat
     error_code ec;
     EXPECT_FALSE(parser.next(ec).has_value());
     EXPECT_EQ(ec, ResultCode::protocol_error);
+}
+
+/// The most bytes allocated at once (above what was live before) while `body` runs.
+template <typename Body>
+std::size_t peak_allocation_of(Body body) {
+    const std::size_t before = live_bytes.load();
+    peak_bytes.store(before);
+    body();
+    return peak_bytes.load() - before;
+}
+
+constexpr std::size_t default_limit = 64 * 1024 * 1024;  // ConnectionConfig's default
+
+/// Feeds `wire` to a parser limited to `limit` bytes: the error it reports at once, and the peak
+/// memory it took meanwhile.
+std::pair<error_code, std::size_t> refuse(std::string_view wire, std::size_t limit) {
+    error_code ec;
+    const std::size_t peak = peak_allocation_of([&] {
+        ReplyParser parser(limit);
+        parser.feed(wire);
+        EXPECT_FALSE(parser.next(ec).has_value());
+    });
+    return {ec, peak};
+}
+
+// 11 bytes declaring 16 million elements made the hiredis-based parser allocate 1.2 GiB before
+// checking its 64 MiB budget.
+TEST(ReplyParser, AHugeArrayHeaderIsRefusedBeforeAnythingIsAllocated) {
+    const auto [ec, peak] = refuse("*16000000\r\n", default_limit);
+    EXPECT_EQ(ec, ResultCode::protocol_error);
+    EXPECT_LT(peak, 64u * 1024) << "bytes allocated for an 11-byte header";
+}
+
+// A declared bulk length was never checked: the parser waited for 1 TB that would never come.
+TEST(ReplyParser, AHugeBulkHeaderIsRefusedAtOnceInsteadOfWaitedFor) {
+    const auto [ec, peak] = refuse("$999999999999\r\n", default_limit);
+    EXPECT_EQ(ec, ResultCode::protocol_error) << "must fail now, not wait for more bytes";
+    EXPECT_LT(peak, 64u * 1024);
+    // Just past the budget: its bytes on the wire and on the heap would not fit.
+    EXPECT_EQ(refuse("$40000000\r\n", default_limit).first, ResultCode::protocol_error);
+    // Lengths that do not parse, or overflow.
+    EXPECT_EQ(refuse("$99999999999999999999999\r\n", default_limit).first,
+              ResultCode::protocol_error);
+    EXPECT_EQ(refuse("*99999999999999999999999\r\n", default_limit).first,
+              ResultCode::protocol_error);
+}
+
+// Arrays inside arrays, each declaring as much as might still fit: the sum is what counts, and
+// the peak stays within the limit.
+TEST(ReplyParser, NestedArraysShareOneBudget) {
+    constexpr std::size_t limit = 1024 * 1024;
+    const std::size_t fits = limit / sizeof(Reply) / 2;  // two of these fit, three do not
+    std::string wire;
+    for (int level = 0; level < 3; ++level) {
+        wire += "*" + std::to_string(fits) + "\r\n";
+    }
+    const auto [ec, peak] = refuse(wire, limit);
+    EXPECT_EQ(ec, ResultCode::protocol_error);
+    EXPECT_LE(peak, limit + 64 * 1024);
+}
+
+TEST(ReplyParser, NestingIsBoundedByMaxDepth) {
+    auto nested = [](std::size_t depth) {
+        std::string wire;
+        for (std::size_t i = 0; i < depth; ++i) {
+            wire += "*1\r\n";
+        }
+        return wire + ":1\r\n";
+    };
+    ReplyParser parser(1 << 20);
+    auto replies = parse_all(parser, nested(ReplyParser::max_depth));
+    ASSERT_EQ(replies.size(), 1u) << "nesting at the limit is accepted";
+    EXPECT_EQ(refuse(nested(ReplyParser::max_depth + 1), 1 << 20).first,
+              ResultCode::protocol_error);
+}
+
+// A line that never ends cannot grow the buffer past the limit.
+TEST(ReplyParser, ALineWithoutEndIsRefusedAtTheLimit) {
+    ReplyParser parser(1024);
+    error_code ec;
+    parser.feed("+");
+    const std::string chunk(100, 'a');
+    int fed = 0;
+    while (!ec && fed < 100) {
+        parser.feed(chunk);
+        ++fed;
+        EXPECT_FALSE(parser.next(ec).has_value());
+    }
+    EXPECT_EQ(ec, ResultCode::protocol_error);
+    EXPECT_LE(fed, 11) << "refused once the line passed 1,024 bytes";
+}
+
+// The budget is per reply: a long pipeline of replies, together far over the limit, is fine, and
+// so is a reply exactly as large as it may be.
+TEST(ReplyParser, TheBudgetIsPerReply) {
+    ReplyParser parser(64);
+    std::string wire;
+    for (int i = 0; i < 100; ++i) {
+        wire += "$10\r\n0123456789\r\n";  // 17 on the wire + 10 on the heap
+    }
+    EXPECT_EQ(parse_all(parser, wire).size(), 100u);
+    ReplyParser exact(2 * 10 + 5 + 2);  // "$10\r\n" + 10 + CRLF + 10 decoded
+    EXPECT_EQ(parse_all(exact, "$10\r\n0123456789\r\n").size(), 1u);
+    EXPECT_EQ(refuse("$10\r\n0123456789\r\n", 2 * 10 + 5 + 2 - 1).first,
+              ResultCode::protocol_error);
 }
 
 TEST(FormatCommand, EncodesArgumentsAsABulkArray) {
