@@ -3,6 +3,7 @@
 #include <keyedpool/logging.hpp>
 #include <keyedpool/redis/connection.hpp>
 
+#include "command_queue.hpp"
 #include "reply_parser.hpp"
 
 #include <fmt/format.h>
@@ -21,15 +22,18 @@
 
 #include <array>
 #include <atomic>
-#include <deque>
 #include <stdexcept>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 namespace keyedpool::redis {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
-using ExecHandler = asio::any_completion_handler<void(error_code, Reply)>;
+using detail::ExecHandler;
 
 void validate(const ConnectionConfig& config) {
     if (config.host.empty()) {
@@ -48,42 +52,74 @@ void validate(const ConnectionConfig& config) {
     if (config.max_reply_bytes == 0) {
         throw std::invalid_argument("ConnectionConfig.max_reply_bytes must be > 0");
     }
+    if (config.command_timeout < std::chrono::steady_clock::duration::zero()) {
+        throw std::invalid_argument("ConnectionConfig.command_timeout must be >= 0");
+    }
+    if (config.health_check_interval < std::chrono::steady_clock::duration::zero() ||
+        (config.health_check_interval > std::chrono::steady_clock::duration::zero() &&
+         config.health_check_interval < std::chrono::milliseconds(1))) {
+        throw std::invalid_argument(
+            "ConnectionConfig.health_check_interval must be 0 (off) or >= 1 ms");
+    }
 }
 
 /// The connection's state, shared by the public handle and the I/O in flight. Everything below is
 /// touched only on `strand` except the atomics.
 struct Connection::Impl : std::enable_shared_from_this<Impl> {
+    using clock = std::chrono::steady_clock;
+
     Impl(const executor_type& executor, ConnectionConfig cfg)
         : strand(asio::make_strand(executor)),
           socket(strand),
+          watch_timer(strand),
           config(std::move(cfg)),
           parser(config.max_reply_bytes) {}
 
     /// Queues a formatted command; on the strand.
-    void exec(std::string payload, ExecHandler handler) {
+    void exec(std::uint64_t id, std::string payload, ExecHandler handler) {
         if (closed) {
             complete(std::move(handler), ResultCode::io_error, Reply{});
             return;
         }
-        outgoing += payload;
-        pending.push_back(std::move(handler));
+        const bool watched = config.command_timeout > clock::duration::zero() ||
+                             config.health_check_interval > clock::duration::zero();
+        const auto now = watched ? clock::now() : clock::time_point{};
+        if (commands.empty()) {
+            silent_since = now;  // the server owes us something from now on
+        }
+        const auto deadline = config.command_timeout > clock::duration::zero()
+                                  ? now + config.command_timeout
+                                  : clock::time_point::max();
+        commands.push({id, std::move(handler), std::move(payload), deadline});
         commands_sent.fetch_add(1, std::memory_order_relaxed);
+        if (watched) {
+            watch();
+        }
         start_write();
+    }
+
+    /// A cancellation of command `id` arrived (see `async_exec`). On the strand.
+    void cancel(std::uint64_t id, asio::cancellation_type type) {
+        if (ExecHandler handler = commands.cancel(id, type)) {
+            complete(std::move(handler), asio::error::operation_aborted, Reply{});
+            if (commands.empty()) {
+                watch();
+            }
+        }
     }
 
     /// One write at a time; whatever queued meanwhile goes out in the next one (pipelining).
     void start_write() {
-        if (writing_now || outgoing.empty() || !socket_ready) {
+        if (writing_now || !commands.has_unwritten() || !socket_ready) {
             return;
         }
         writing_now = true;
-        in_flight.swap(outgoing);
-        outgoing.clear();
+        in_flight.clear();
+        commands.take_unwritten(in_flight);
         asio::async_write(
             socket, asio::buffer(in_flight),
             asio::bind_executor(strand, [self = shared_from_this()](error_code ec, std::size_t) {
                 self->writing_now = false;
-                self->in_flight.clear();
                 if (ec) {
                     self->fail(ResultCode::io_error, ec.message());
                     return;
@@ -110,6 +146,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             }
             return;
         }
+        if (config.health_check_interval > clock::duration::zero()) {
+            silent_since = clock::now();
+        }
         parser.feed({read_buffer.data(), n});
         for (;;) {
             error_code parse_ec;
@@ -125,6 +164,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             if (closed) {
                 return;
             }
+        }
+        if (commands.empty() && watch_armed_at != clock::time_point::max()) {
+            watch();  // nothing owed: stop watching (an idle connection keeps no timer)
         }
         start_read();
     }
@@ -142,17 +184,75 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             on_push(std::move(reply));
             return;
         }
-        if (pending.empty()) {
+        ExecHandler handler;
+        if (!commands.pop_answered(handler)) {
             fail(ResultCode::protocol_error, "a reply arrived that no command asked for");
             return;
         }
-        ExecHandler handler = std::move(pending.front());
-        pending.pop_front();
+        if (!handler) {
+            return;  // its command was cancelled after it was written: the reply is dropped
+        }
         const error_code ec = reply.error_code();
         if (ec) {
             logger()->debug("keyedpool.redis: error reply: {}", reply.text());
         }
         complete(std::move(handler), ec, std::move(reply));
+    }
+
+    // ---- deadlines: command_timeout and the health check, on one timer ----------------------
+
+    /// Arms the timer for the next moment something could be overdue, or stops it when nothing
+    /// is owed. Re-arms only to move it earlier: a timer that fires early re-arms itself, so a
+    /// steady stream of commands costs about one arming per interval, not one per command.
+    void watch() {
+        if (closed || commands.empty()) {
+            if (watch_armed_at != clock::time_point::max()) {
+                watch_armed_at = clock::time_point::max();
+                watch_timer.cancel();
+            }
+            return;
+        }
+        auto next = commands.oldest_deadline();
+        if (config.health_check_interval > clock::duration::zero()) {
+            next = std::min(next, silent_since + config.health_check_interval);
+        }
+        if (next >= watch_armed_at) {
+            return;
+        }
+        watch_armed_at = next;
+        watch_timer.expires_at(next);
+        watch_timer.async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec) {
+                self->on_watch();
+            }
+        });
+    }
+
+    void on_watch() {
+        watch_armed_at = clock::time_point::max();
+        if (closed || commands.empty()) {
+            return;
+        }
+        const auto now = clock::now();
+        if (commands.oldest_deadline() <= now) {
+            fail(ResultCode::timeout,
+                 fmt::format(
+                     "a command got no reply within command_timeout ({} ms)",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(config.command_timeout)
+                         .count()));
+            return;
+        }
+        if (config.health_check_interval > clock::duration::zero() &&
+            now - silent_since >= config.health_check_interval) {
+            fail(ResultCode::timeout,
+                 fmt::format(
+                     "the server sent nothing for {} ms while commands waited (health "
+                     "check)",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(now - silent_since)
+                         .count()));
+            return;
+        }
+        watch();
     }
 
     /// Closes the connection and fails everything pending with `ec`. Idempotent.
@@ -169,10 +269,10 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         error_code ignored;
         socket.shutdown(tcp::socket::shutdown_both, ignored);
         socket.close(ignored);
-        outgoing.clear();
-        while (!pending.empty()) {
-            complete(std::move(pending.front()), ec, Reply{});
-            pending.pop_front();
+        watch_armed_at = clock::time_point::max();
+        watch_timer.cancel();
+        for (auto& handler : commands.take_all()) {
+            complete(std::move(handler), ec, Reply{});
         }
     }
 
@@ -181,13 +281,33 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         asio::post(strand, asio::append(std::move(handler), ec, std::move(reply)));
     }
 
+    /// TCP keepalive after `health_check_interval` of silence (see ConnectionConfig).
+    void enable_keepalive() {
+        const auto interval =
+            std::chrono::ceil<std::chrono::seconds>(config.health_check_interval).count();
+        if (interval <= 0) {
+            return;
+        }
+        error_code ignored;
+        socket.set_option(asio::socket_base::keep_alive(true), ignored);
+        const int idle = static_cast<int>(std::min<long long>(interval, 32767));
+        const int every = std::max(1, idle / 3);
+        const int count = 3;
+        const int fd = socket.native_handle();
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &every, sizeof every);
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    }
+
     asio::strand<executor_type> strand;
     tcp::socket socket;
+    asio::steady_timer watch_timer;
+    clock::time_point watch_armed_at = clock::time_point::max();  // max: not armed
+    clock::time_point silent_since{};  // last byte received, or when the server began to owe one
     ConnectionConfig config;
     detail::ReplyParser parser;
-    std::deque<ExecHandler> pending;  // commands written or queued, in order
-    std::string outgoing;             // formatted, not yet written
-    std::string in_flight;            // being written
+    detail::CommandQueue commands;
+    std::string in_flight;  // being written
     bool writing_now = false;
     bool socket_ready = false;  // connected: writes may start
     bool closed = false;
@@ -195,6 +315,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     std::array<char, 16 * 1024> read_buffer{};
     std::atomic<bool> connected{false};
     std::atomic<std::uint64_t> commands_sent{0};
+    std::atomic<std::uint64_t> next_id{1};
 };
 
 namespace {
@@ -203,7 +324,10 @@ asio::awaitable<Reply> exec_on(const std::shared_ptr<Connection::Impl>& impl,
                                std::vector<std::string> command) {
     auto token = asio::as_tuple(asio::use_awaitable);
     auto [ec, reply] = co_await asio::async_initiate<decltype(token), void(error_code, Reply)>(
-        [&](auto handler) { impl->exec(detail::format_command(command), std::move(handler)); },
+        [&](auto handler) {
+            impl->exec(impl->next_id.fetch_add(1, std::memory_order_relaxed),
+                       detail::format_command(command), std::move(handler));
+        },
         token);
     if (ec) {
         throw boost::system::system_error(ec, reply.text());
@@ -226,6 +350,7 @@ asio::awaitable<void> handshake(std::shared_ptr<Connection::Impl> impl) {
         co_await asio::async_connect(impl->socket, endpoints, asio::use_awaitable);
     }
     impl->socket.set_option(tcp::no_delay(true));
+    impl->enable_keepalive();
     impl->socket_ready = true;
     impl->connected.store(true);
     impl->start_read();
@@ -305,9 +430,20 @@ Connection::~Connection() {
 void Connection::exec_erased(std::vector<std::string> command, ExecHandler handler) {
     std::string payload = detail::format_command(command);
     auto impl = impl_;
+    const std::uint64_t id = impl->next_id.fetch_add(1, std::memory_order_relaxed);
+    // The slot is the caller's: its handler runs where the caller emits (on the caller's
+    // executor) and only posts the cancellation to the strand. It refers to the command by id, so
+    // it stays harmless after the command completed (the caller's next operation replaces it).
+    if (auto slot = asio::get_associated_cancellation_slot(handler); slot.is_connected()) {
+        slot.assign([weak = std::weak_ptr<Impl>(impl), id](asio::cancellation_type type) {
+            if (auto self = weak.lock()) {
+                asio::post(self->strand, [self, id, type] { self->cancel(id, type); });
+            }
+        });
+    }
     asio::post(impl->strand,
-               [impl, payload = std::move(payload), handler = std::move(handler)]() mutable {
-                   impl->exec(std::move(payload), std::move(handler));
+               [impl, id, payload = std::move(payload), handler = std::move(handler)]() mutable {
+                   impl->exec(id, std::move(payload), std::move(handler));
                });
 }
 

@@ -62,10 +62,28 @@ struct ConnectionConfig {
     /// Bound on resolving, connecting and the AUTH/SELECT handshake together (→
     /// `ResultCode::timeout`). Must be > 0.
     std::chrono::steady_clock::duration connect_timeout = std::chrono::seconds(5);
-    /// Largest reply accepted (bytes on the wire plus its decoded size). A larger reply, or one
-    /// that declares more elements than could fit, fails every pending command with
-    /// `ResultCode::protocol_error` and closes the connection. Must be > 0.
+    /// Largest reply accepted: its bytes on the wire plus what its value holds (string bytes, and
+    /// one `Reply` per array element). Declared sizes are checked before anything is allocated
+    /// or waited for: a reply that declares more than fits (`*16000000`, `$999999999999`), is
+    /// larger, or nests arrays deeper than 32 levels fails every pending command with
+    /// `ResultCode::protocol_error` and closes the connection at once. Must be > 0.
     std::size_t max_reply_bytes = 64 * 1024 * 1024;
+    /// Longest a command may wait for its reply, counted from the call to `async_exec`; zero (the
+    /// default): no limit of its own (the health check still applies). When a command's time is
+    /// up, the server is taken to be stuck: the connection is closed and every command pending
+    /// on it completes with `ResultCode::timeout`. Must be >= 0.
+    std::chrono::steady_clock::duration command_timeout{0};
+    /// The health check, two ways of finding a dead or stuck server (zero turns both off):
+    /// - while commands wait for replies, the server must send something at least this often:
+    ///   after this long without a byte the connection is closed and every pending command
+    ///   completes with `ResultCode::timeout` (a server stopped by SIGSTOP, or a peer gone
+    ///   without closing). A blocking command (BLPOP, XREAD BLOCK...) that may wait longer needs
+    ///   a longer interval, or a connection of its own with the check off;
+    /// - an idle connection has TCP keepalive probes sent after this long without traffic (then
+    ///   every third of it, 3 unanswered probes end it), so a dead peer host or a broken path
+    ///   closes it: `is_connected()` turns false and `KeyedClientPool` replaces it.
+    /// Must be >= 0; when not zero, at least 1 ms.
+    std::chrono::steady_clock::duration health_check_interval = std::chrono::seconds(5);
 };
 
 /// Throws `std::invalid_argument` naming the first invalid field of `config`.
@@ -79,9 +97,10 @@ void validate(const ConnectionConfig& config);
 /// e.g. NOAUTH → `ResultCode::auth_failed`, LOADING → `ResultCode::server_busy`) and still carry
 /// the reply, whose text is the server's.
 ///
-/// When the connection fails (I/O error, the server closes it, or it sends something that is not
-/// RESP2 or is larger than `max_reply_bytes`) every pending command completes with
-/// `ResultCode::io_error` or `ResultCode::protocol_error`, the socket is closed, and
+/// When the connection fails (I/O error, the server closes it, it sends something that is not
+/// RESP2 or is larger than `max_reply_bytes`, or it stays silent past `command_timeout` or the
+/// health check) every pending command completes with `ResultCode::io_error`,
+/// `ResultCode::protocol_error` or `ResultCode::timeout`, the socket is closed, and
 /// `is_connected()` becomes false; later commands complete with `ResultCode::io_error`. There is no
 /// automatic reconnection: use `KeyedClientPool` (which replaces a client that is not connected) or
 /// connect again.
@@ -115,8 +134,22 @@ class Connection {
     }
 
     /// Sends one command (its arguments, e.g. `{"SET", "key", "value"}`) and waits for its reply.
-    /// Handler signature: `void(boost::system::error_code, Reply)`. Not cancellable once issued
-    /// (the command may already be on the wire); `close()` completes it with `operation_aborted`.
+    /// Handler signature: `void(boost::system::error_code, Reply)`.
+    ///
+    /// Errors: the code of an error reply (see the class), `ResultCode::io_error` or
+    /// `ResultCode::protocol_error` when the connection fails, `ResultCode::timeout` when
+    /// `command_timeout` or the health check ends it, `operation_aborted` on `close()` or a
+    /// cancellation.
+    ///
+    /// Per-operation cancellation (the handler's cancellation slot; e.g. a `parallel_group`, a
+    /// timer, a cancelled coroutine):
+    /// - a command not written yet is dropped, whatever the cancellation type: it never reaches
+    ///   the server (`total`: no side effect);
+    /// - a command already written completes at once on `terminal` or `partial` cancellation; the
+    ///   server may still run it (`partial`: its effect is unknown). Its reply is read and
+    ///   dropped when it comes, so the connection stays usable and the other commands keep
+    ///   their replies. A `total`-only cancellation of a written command is ignored.
+    /// The handler completes with `operation_aborted` either way.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_exec(std::vector<std::string> command, CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, Reply)>(
