@@ -63,11 +63,6 @@ void LockState::end_lost_waits() {
     lost_waits.clear();
 }
 
-LockState::clock::time_point LockState::validity_from(clock::time_point sent_at) const {
-    const auto drift = lease / 100 + std::chrono::milliseconds(2);
-    return sent_at + lease - drift;
-}
-
 namespace {
 
 void arm_lease_timer(const std::shared_ptr<LockState>& state) {

@@ -57,7 +57,12 @@ struct LockState : std::enable_shared_from_this<LockState> {
     /// Marks the lock lost (once): tells the holder, drops the backend's local hold.
     void mark_lost(const char* why);
     /// `valid_until` for a lease (re)started at `sent_at`: minus a drift allowance of 1% + 2 ms.
-    clock::time_point validity_from(clock::time_point sent_at) const;
+    clock::time_point validity_from(clock::time_point sent_at) const {
+        return validity_from(lease, sent_at);
+    }
+    static clock::time_point validity_from(clock::duration lease, clock::time_point sent_at) {
+        return sent_at + lease - (lease / 100 + std::chrono::milliseconds(2));
+    }
 
     /// The logger of the service that issued the lock.
     std::shared_ptr<spdlog::logger> logger() const;

@@ -19,6 +19,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
+#include <cassert>
 #include <list>
 #include <mutex>
 #include <stdexcept>
@@ -41,8 +43,10 @@ namespace {
 
 // KEYS[1] lock, KEYS[2] fence, KEYS[3] queue, KEYS[4] queue deadlines.
 // ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
-// try-lock, which never queues). Returns {1, fencing token} when acquired, else {0, remaining lease
-// of the holder in ms (negative when none)}.
+// request that does not wait, which never queues). Returns {1, fencing token} when acquired, else
+// {0, remaining lease of the holder in ms (negative when none)}. A lock the token already holds
+// (an acquisition whose reply came back too late to be used) is taken again with a fresh lease and
+// a new fencing token.
 constexpr const char* acquire_script = R"lua(
 if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('INCR', KEYS[2])}
@@ -53,8 +57,13 @@ for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
   redis.call('LREM', KEYS[3], 1, gone)
   redis.call('ZREM', KEYS[4], gone)
 end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, redis.call('INCR', KEYS[2])}
+end
 local head = redis.call('LINDEX', KEYS[3], 0)
-if redis.call('EXISTS', KEYS[1]) == 0 and ((not head) or head == ARGV[1]) then
+if (not holder) and ((not head) or head == ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   if head then
     redis.call('LPOP', KEYS[3])
@@ -83,19 +92,27 @@ end
 return 0
 )lua";
 
-// A waiter giving up (timeout, cancellation). KEYS[1] lock, KEYS[2] queue, KEYS[3] queue deadlines;
-// ARGV[1] token, ARGV[2] release channel. Leaves the queue; if it was in the way of a free lock,
-// tells the new head. Returns 1 when it was queued.
-constexpr const char* leave_script = R"lua(
+// An acquisition ending without a lock (timeout, cancellation, an error, a grant that came too
+// late): whatever the server holds for the token goes. KEYS[1] lock, KEYS[2] queue, KEYS[3] queue
+// deadlines; ARGV[1] token, ARGV[2] release channel. Leaves the queue, deletes the lock if the
+// token holds it, and when that freed the way tells the new head. Returns 1 when it held the lock.
+constexpr const char* abandon_script = R"lua(
 local removed = redis.call('LREM', KEYS[2], 1, ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-if removed == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
+local held = redis.call('GET', KEYS[1]) == ARGV[1]
+if held then
+  redis.call('DEL', KEYS[1])
+end
+if (held or removed == 1) and redis.call('EXISTS', KEYS[1]) == 0 then
   local head = redis.call('LINDEX', KEYS[2], 0)
   if head then
     redis.call('PUBLISH', ARGV[2], head)
   end
 end
-return removed
+if held then
+  return 1
+end
+return 0
 )lua";
 
 // KEYS[1] lock key; ARGV[1] token, ARGV[2] lease in ms. 1 when extended, 0 when not the owner.
@@ -182,13 +199,57 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         return options.key_prefix + "{" + resource + "}";
     }
 
-    // ---- scripts ------------------------------------------------------------------------------
+    // ---- requests, each bounded by a deadline ---------------------------------------------
 
-    /// Runs a script: EVALSHA, loading it first, and EVAL when the server lost it (NOSCRIPT).
+    /// Runs `operation` (deferred, completing with `(error_code, T)`) until `deadline`:
+    /// `ResultCode::timeout` when the deadline comes first, `operation_aborted` when the caller's
+    /// coroutine was cancelled. Either way the operation is cancelled (a command not written yet
+    /// is dropped; the reply of one already written is dropped when it comes).
+    template <typename T, typename Operation>
+    static asio::awaitable<std::pair<error_code, T>> within(clock::time_point deadline,
+                                                            Operation operation) {
+        if (deadline == clock::time_point::max()) {
+            auto [ec, value] = co_await std::move(operation)(asio::as_tuple(asio::use_awaitable));
+            co_return std::pair{ec, std::move(value)};
+        }
+        asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+        auto [order, ec, value, timer_ec] =
+            co_await asio::experimental::make_parallel_group(std::move(operation),
+                                                             timer.async_wait(asio::deferred))
+                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+        (void)timer_ec;
+        const auto cancellation = co_await asio::this_coro::cancellation_state;
+        if (cancellation.cancelled() != asio::cancellation_type::none) {
+            co_return std::pair{error_code(asio::error::operation_aborted), T{}};
+        }
+        if (order[0] == 1) {
+            co_return std::pair{error_code(ResultCode::timeout), T{}};
+        }
+        co_return std::pair{ec, std::move(value)};
+    }
+
+    asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> connection(
+        const std::string& role, clock::time_point deadline) {
+        co_return co_await within<std::shared_ptr<Connection>>(
+            deadline, connections.async_get(role, asio::deferred));
+    }
+
+    static asio::awaitable<std::pair<error_code, Reply>> exec(Connection& connection,
+                                                              std::vector<std::string> command,
+                                                              clock::time_point deadline) {
+        co_return co_await within<Reply>(deadline,
+                                         connection.async_exec(std::move(command), asio::deferred));
+    }
+
+    /// The deadline of a request made outside a wait (release, renewal, clean-up).
+    clock::time_point request_deadline() const { return clock::now() + options.request_timeout; }
+
+    /// Runs a script before `deadline`: EVALSHA, loading it first, and EVAL when the server lost
+    /// it (NOSCRIPT).
     asio::awaitable<std::pair<error_code, Reply>> run(Script& script, std::vector<std::string> keys,
-                                                      std::vector<std::string> args) {
-        auto [get_ec, connection] =
-            co_await connections.async_get("commands", asio::as_tuple(asio::use_awaitable));
+                                                      std::vector<std::string> args,
+                                                      clock::time_point deadline) {
+        auto [get_ec, connection] = co_await this->connection("commands", deadline);
         if (get_ec) {
             co_return std::pair{get_ec, Reply{}};
         }
@@ -198,8 +259,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             sha = script.sha;
         }
         if (sha.empty()) {
-            auto [load_ec, loaded] = co_await connection->async_exec(
-                command("SCRIPT", "LOAD", script.body), asio::as_tuple(asio::use_awaitable));
+            auto [load_ec, loaded] =
+                co_await exec(*connection, command("SCRIPT", "LOAD", script.body), deadline);
             if (load_ec) {
                 co_return std::pair{load_ec, std::move(loaded)};
             }
@@ -215,11 +276,9 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             return cmd;
         };
         requests_sent.fetch_add(1, std::memory_order_relaxed);
-        auto [ec, reply] = co_await connection->async_exec(build("EVALSHA", sha),
-                                                           asio::as_tuple(asio::use_awaitable));
+        auto [ec, reply] = co_await exec(*connection, build("EVALSHA", sha), deadline);
         if (ec && reply.server_error() == ServerError::noscript) {  // e.g. the server restarted
-            std::tie(ec, reply) = co_await connection->async_exec(
-                build("EVAL", script.body), asio::as_tuple(asio::use_awaitable));
+            std::tie(ec, reply) = co_await exec(*connection, build("EVAL", script.body), deadline);
         }
         co_return std::pair{ec, std::move(reply)};
     }
@@ -238,12 +297,13 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     }
 
     asio::awaitable<Attempt> try_acquire(const std::string& resource, const std::string& token,
-                                         clock::duration lease, bool queue) {
+                                         clock::duration lease, bool queue,
+                                         clock::time_point deadline) {
         const auto key = lock_key(resource);
         std::vector<std::string> keys{key, key + ":fence", key + ":queue", key + ":queued"};
         std::vector<std::string> args{token, std::to_string(lease_ms(lease)),
                                       std::to_string(queue ? queue_place_ms() : 0)};
-        auto [ec, reply] = co_await run(acquire, std::move(keys), std::move(args));
+        auto [ec, reply] = co_await run(acquire, std::move(keys), std::move(args), deadline);
         if (ec) {
             co_return Attempt{ec, false, 0, 0};
         }
@@ -261,7 +321,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     asio::awaitable<error_code> renew(detail::LockState& state) override {
         std::vector<std::string> keys{lock_key(state.resource)};
         std::vector<std::string> args{state.token, std::to_string(lease_ms(state.lease))};
-        auto [ec, reply] = co_await run(renew_script_, std::move(keys), std::move(args));
+        auto [ec, reply] =
+            co_await run(renew_script_, std::move(keys), std::move(args), request_deadline());
         if (ec) {
             co_return ec;
         }
@@ -272,16 +333,19 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         const auto key = lock_key(state.resource);
         std::vector<std::string> keys{key, key + ":queue"};
         std::vector<std::string> args{state.token, key + ":released"};
-        auto [ec, reply] = co_await run(release_script_, std::move(keys), std::move(args));
+        auto [ec, reply] =
+            co_await run(release_script_, std::move(keys), std::move(args), request_deadline());
         if (ec) {
             co_return ec;
         }
         co_return reply.as_integer() == 1 ? error_code{} : error_code(ResultCode::not_lock_owner);
     }
 
-    /// Takes a waiter that gave up out of the Redis queue (in the background, best effort: if it
-    /// fails, the place expires by itself).
-    void leave_queue(const std::string& resource, const std::string& token) {
+    /// Gives back whatever the server may hold for an acquisition that ends without a lock: its
+    /// place in the queue, and the lock itself when a grant came too late or its reply was never
+    /// read. In the background, best effort: if it fails, the place and the lease expire by
+    /// themselves.
+    void abandon(const std::string& resource, const std::string& token) {
         const auto key = lock_key(resource);
         asio::co_spawn(
             executor,
@@ -289,25 +353,30 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
              keys = std::vector<std::string>{key, key + ":queue", key + ":queued"},
              args = std::vector<std::string>{token, key + ":released"}]() mutable
             -> asio::awaitable<void> {
-                auto [ec, reply] =
-                    co_await self->run(self->leave_script_, std::move(keys), std::move(args));
+                auto [ec, reply] = co_await self->run(self->abandon_script_, std::move(keys),
+                                                      std::move(args), self->request_deadline());
                 if (ec) {
-                    logger()->debug("keyedpool: leaving a lock queue failed: {}", ec.message());
+                    self->log()->debug("keyedpool: giving back an abandoned acquisition failed: {}",
+                                       ec.message());
                 }
             },
             asio::detached);
     }
 
-    // ---- waiting ------------------------------------------------------------------------------
+    std::shared_ptr<spdlog::logger> log() const {
+        return options.logger ? options.logger : logger();
+    }
 
-    /// Registers a waiter for `channel` after a failed attempt sent at `attempt_sent`. Sets
-    /// `waiter->notified` when a release already named it meanwhile (or when the subscription may
-    /// have missed that): the caller tries again at once. When a SUBSCRIBE has to be sent first,
-    /// its confirmation wakes every waiter of the channel to try again.
-    asio::awaitable<void> add_waiter(const std::string& channel, std::shared_ptr<Waiter> waiter,
-                                     clock::time_point attempt_sent) {
-        auto [ec, subscriber] =
-            co_await connections.async_get("subscriber", asio::as_tuple(asio::use_awaitable));
+    // ---- release channels and their waiters -------------------------------------------------
+    //
+    // Invariant (under channels_mutex; checked in debug builds): every entry of `channels` is
+    // either waited on (waiters not empty, not idle) or idle (no waiters, listed once in
+    // `idle_channels`), and at most `max_idle_channels` are idle. A waiter is registered before
+    // anything can observe it and removed exactly once.
+
+    /// Registers `waiter` for release messages on `channel`. Synchronous: no cancellation can land
+    /// between deciding to wait and being registered.
+    void register_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter) {
         std::lock_guard lock(channels_mutex);
         Channel& entry = channels[channel];
         if (entry.idle) {
@@ -315,9 +384,26 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             entry.idle = false;
         }
         entry.waiters.push_back(waiter);
+        check_channels();
+    }
+
+    /// Makes sure `channel` is subscribed on the current subscriber connection (waiting for that
+    /// connection at most until `deadline`). Sets `waiter->notified` when a release already named
+    /// it meanwhile (or when the subscription may have missed that): the caller tries again at
+    /// once. When a SUBSCRIBE has to be sent first, its confirmation wakes every waiter of the
+    /// channel to try again.
+    asio::awaitable<void> subscribe(const std::string& channel, std::shared_ptr<Waiter> waiter,
+                                    clock::time_point attempt_sent, clock::time_point deadline) {
+        auto [ec, subscriber] = co_await connection("subscriber", deadline);
         if (ec) {
-            co_return;  // no subscriber: rely on re-checks
+            co_return;  // no subscriber: the re-checks still find the lock free
         }
+        std::lock_guard lock(channels_mutex);
+        auto it = channels.find(channel);
+        if (it == channels.end() || it->second.idle) {
+            co_return;  // not waited on any more
+        }
+        Channel& entry = it->second;
         if (entry.subscribed_on == subscriber.get()) {
             if (!entry.confirmed || entry.confirmed_at > attempt_sent) {
                 // The subscription went live after the attempt (a release in between could be
@@ -357,33 +443,33 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         }
     }
 
+    /// Unregisters a waiter registered by `register_waiter`; its channel turns idle with its last
+    /// waiter (and the oldest idle channel beyond the cap is unsubscribed).
     void remove_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter) {
         std::lock_guard lock(channels_mutex);
         auto it = channels.find(channel);
-        if (it == channels.end()) {
+        assert(it != channels.end() && !it->second.idle);
+        if (it == channels.end() || it->second.idle) {
             return;
         }
-        it->second.waiters.remove(waiter);
-        if (!it->second.waiters.empty()) {
-            return;
+        auto& waiters = it->second.waiters;
+        waiters.erase(std::find(waiters.begin(), waiters.end(), waiter));
+        if (waiters.empty()) {
+            it->second.idle = true;
+            it->second.idle_pos = idle_channels.insert(idle_channels.end(), channel);
+            if (idle_channels.size() > max_idle_channels) {
+                drop_idle_channel(idle_channels.front());
+            }
         }
-        it->second.idle = true;
-        it->second.idle_pos = idle_channels.insert(idle_channels.end(), channel);
-        if (idle_channels.size() > max_idle_channels) {
-            drop_channel(idle_channels.front());
-        }
+        check_channels();
     }
 
     /// Unsubscribes and forgets an idle channel. Under channels_mutex. `name` is a copy: the
     /// caller's string may be the `idle_channels` element this erases.
-    void drop_channel(const std::string name) {
+    void drop_idle_channel(const std::string name) {
         auto it = channels.find(name);
-        if (it == channels.end()) {
-            return;
-        }
-        if (it->second.idle) {
-            idle_channels.erase(it->second.idle_pos);
-        }
+        assert(it != channels.end() && it->second.idle && it->second.waiters.empty());
+        idle_channels.erase(it->second.idle_pos);
         if (auto subscriber = connections.try_get("subscriber");
             subscriber && subscriber.get() == it->second.subscribed_on) {
             subscriber->async_exec(command("UNSUBSCRIBE", name), [](error_code, Reply) {});
@@ -391,15 +477,28 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         channels.erase(it);
     }
 
-    void on_message(const Reply& message) {  // on the subscriber connection's strand
-        if (message.elements().size() < 2) {
-            return;
+    /// The channel invariant (debug builds). Under channels_mutex.
+    void check_channels() const {
+#ifndef NDEBUG
+        std::size_t idle = 0;
+        for (const auto& [name, entry] : channels) {
+            assert(entry.idle == entry.waiters.empty());
+            if (entry.idle) {
+                assert(*entry.idle_pos == name);
+                ++idle;
+            }
         }
-        std::lock_guard lock(channels_mutex);
+        assert(idle == idle_channels.size());
+        assert(idle_channels.size() <= max_idle_channels);
+#endif
+    }
+
+    void on_message(const Reply& message) {  // on the subscriber connection's strand
         // ["message", channel, token of the waiter whose turn it is]
         if (message.elements().size() < 3) {
             return;
         }
+        std::lock_guard lock(channels_mutex);
         const std::string next = message.elements()[2].text();
         if (auto it = channels.find(message.elements()[1].text()); it != channels.end()) {
             bool found = false;
@@ -415,7 +514,29 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         }
     }
 
+    // ---- the lock operation -------------------------------------------------------------------
+
     using Acquired = detail::Acquired;
+
+    /// What the service holds for one acquisition, given back when it ends without a lock (on
+    /// every path out, including an exception from a cancelled coroutine).
+    struct Acquisition {
+        Impl& impl;
+        const std::string& resource;
+        const std::string& channel;
+        std::shared_ptr<Waiter> waiter;
+        bool registered = false;  // for release messages (register_waiter)
+        bool on_server = false;   // the server may hold the lock or a queue place for the token
+        bool acquired = false;
+        ~Acquisition() {
+            if (registered) {
+                impl.remove_waiter(channel, waiter);
+            }
+            if (on_server && !acquired) {
+                impl.abandon(resource, waiter->token);
+            }
+        }
+    };
 
     static asio::awaitable<Acquired> lock(std::shared_ptr<Impl> self, std::string resource,
                                           LockOptions options, bool try_only) {
@@ -423,8 +544,15 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
                 resource, options, self->options.max_resource_bytes, self->options.logger)) {
             co_return Acquired{ec, LockGuard{}};
         }
-        const auto deadline = clock::now() + options.wait;
-        const error_code gave_up = try_only ? ResultCode::lock_busy : ResultCode::lock_timeout;
+        const auto start = clock::now();
+        const auto deadline = start + options.wait;
+        const bool waits = !try_only && options.wait > clock::duration::zero();
+        // Every request is bounded by the remaining wait; one that does not wait by
+        // request_timeout. Running out of it is the wait ending (lock_timeout) when waiting, and
+        // the server being too slow (timeout) when not.
+        const auto requests_until = waits ? deadline : start + self->options.request_timeout;
+        const error_code too_slow = waits ? ResultCode::lock_timeout : ResultCode::timeout;
+        const error_code busy = try_only ? ResultCode::lock_busy : ResultCode::lock_timeout;
         auto executor = co_await asio::this_coro::executor;
 
         // 1. Queue locally: one contender per resource and process.
@@ -436,65 +564,67 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
         // 2. Contend in Redis: try, subscribe, try again, sleep until a release message (or the
         //    holder's lease, our deadline, or the re-check interval).
-        const std::string token = detail::random_token();
         const std::string channel = self->lock_key(resource) + ":released";
-        auto waiter = std::make_shared<Waiter>(executor, token);
-        bool waiting = false;  // registered for release messages
-        bool queued = false;   // has a place in the Redis queue
-        bool acquired = false;
-        struct Unregister {
-            Impl& impl;
-            const std::string& resource;
-            const std::string& channel;
-            std::shared_ptr<Waiter>& waiter;
-            const bool& waiting;
-            const bool& queued;
-            const bool& acquired;
-            ~Unregister() {
-                if (waiting) {
-                    impl.remove_waiter(channel, waiter);
-                }
-                if (queued && !acquired) {
-                    impl.leave_queue(resource, waiter->token);
-                }
-            }
-        } unregister{*self, resource, channel, waiter, waiting, queued, acquired};
-
+        Acquisition acquisition{*self, resource, channel,
+                                std::make_shared<Waiter>(executor, detail::random_token())};
+        Waiter& waiter = *acquisition.waiter;
         for (;;) {
             const auto sent_at = clock::now();
-            Attempt attempt = co_await self->try_acquire(resource, token, options.lease, !try_only);
+            acquisition.on_server = true;
+            Attempt attempt = co_await self->try_acquire(resource, waiter.token, options.lease,
+                                                         waits, requests_until);
             if (attempt.ec) {
-                co_return Acquired{attempt.ec, LockGuard{}};
+                co_return Acquired{attempt.ec == ResultCode::timeout ? too_slow : attempt.ec,
+                                   LockGuard{}};
             }
+            const auto now = clock::now();
             if (attempt.acquired) {
-                acquired = true;
-                co_return Acquired{
-                    error_code{},
-                    detail::make_held_lock(self->executor, self, std::move(resource), token,
+                // Granted only while valid for at least half the lease (so the watchdog's first
+                // renewal, at a third, comes in time); a grant whose reply took longer is taken
+                // again with a fresh lease, or given back when the wait is over.
+                const auto valid_until = detail::LockState::validity_from(options.lease, sent_at);
+                if (valid_until - now >= options.lease / 2) {
+                    acquisition.acquired = true;
+                    co_return Acquired{error_code{},
+                                       detail::make_held_lock(
+                                           self->executor, self, std::move(resource), waiter.token,
                                            attempt.fence, options, std::move(hold), sent_at,
                                            TimeSource::steady(), self->options.logger)};
-            }
-            queued = !try_only;
-            const auto now = clock::now();
-            if (try_only || now >= deadline) {
-                co_return Acquired{gave_up, LockGuard{}};
-            }
-            if (!waiting) {
-                waiting = true;
-                co_await self->add_waiter(channel, waiter, sent_at);
-            }
-            if (waiter->notified) {
-                waiter->notified = false;
+                }
+                self->log()->warn(
+                    "keyedpool: the lock on {} was granted {} ms after it was asked for, with "
+                    "less than half of its {} ms lease left; {}",
+                    resource,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(now - sent_at).count(),
+                    lease_ms(options.lease),
+                    waits && now < deadline ? "taking it again" : "giving it back");
+                if (!waits || now >= deadline) {
+                    co_return Acquired{too_slow, LockGuard{}};
+                }
                 continue;
             }
-            auto sleep = std::min<clock::duration>(deadline - now, self->options.recheck_interval);
+            acquisition.on_server = waits;  // queued only when waiting
+            if (!waits || now >= deadline) {
+                co_return Acquired{busy, LockGuard{}};
+            }
+            if (!acquisition.registered) {
+                self->register_waiter(channel, acquisition.waiter);
+                acquisition.registered = true;
+                co_await self->subscribe(channel, acquisition.waiter, sent_at, deadline);
+            }
+            if (waiter.notified) {
+                waiter.notified = false;
+                continue;
+            }
+            auto sleep =
+                std::min<clock::duration>(deadline - clock::now(), self->options.recheck_interval);
             if (attempt.remaining_ms > 0) {
                 sleep = std::min<clock::duration>(sleep,
                                                   std::chrono::milliseconds(attempt.remaining_ms));
             }
-            waiter->timer.expires_after(sleep);
-            co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            waiter->notified = false;
+            waiter.timer.expires_after(sleep);
+            co_await waiter.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            waiter.notified = false;
             const auto cancel = co_await asio::this_coro::cancellation_state;
             if (cancel.cancelled() != asio::cancellation_type::none) {
                 co_return Acquired{asio::error::operation_aborted, LockGuard{}};
@@ -510,7 +640,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     Script acquire{acquire_script, {}};
     Script release_script_{release_script, {}};
     Script renew_script_{renew_script, {}};
-    Script leave_script_{leave_script, {}};
+    Script abandon_script_{abandon_script, {}};
     std::mutex channels_mutex;
     std::unordered_map<std::string, Channel> channels;
     std::list<std::string> idle_channels;  // subscribed, no waiter; oldest first
@@ -525,6 +655,9 @@ void validate(const RedisLockServiceOptions& options) {
     }
     if (options.recheck_interval <= clock::duration::zero()) {
         throw std::invalid_argument("RedisLockServiceOptions.recheck_interval must be > 0");
+    }
+    if (options.request_timeout <= clock::duration::zero()) {
+        throw std::invalid_argument("RedisLockServiceOptions.request_timeout must be > 0");
     }
     if (options.max_resource_bytes == 0) {
         throw std::invalid_argument("RedisLockServiceOptions.max_resource_bytes must be > 0");

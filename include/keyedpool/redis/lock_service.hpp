@@ -34,6 +34,11 @@ struct RedisLockServiceOptions {
     /// While waiting, re-try at least this often even without a release message (covers a message
     /// lost to a reconnect). Must be > 0.
     std::chrono::steady_clock::duration recheck_interval = std::chrono::seconds(1);
+    /// Bound on each Redis request of an operation that has no wait of its own: a try-lock (and a
+    /// lock with `wait` 0), a release, a renewal, giving back an abandoned acquisition. Past it
+    /// the operation completes with `ResultCode::timeout` (the request is cancelled). A lock
+    /// with a `wait` bounds its requests by what is left of the wait instead. Must be > 0.
+    std::chrono::steady_clock::duration request_timeout = std::chrono::seconds(2);
     /// Longest resource name accepted (longer → `ResultCode::invalid_argument`). Must be > 0.
     std::size_t max_resource_bytes = 4096;
     /// Where this service and its locks log. Null (the default): the library's logger
