@@ -7,12 +7,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 namespace keyedpool::test {
 
-/// Silences keyedpool's logger for a scope (failure paths log warnings by design).
+/// Silences keyedpool's logger for a scope (failure paths log warnings by design). With
+/// `KEYEDPOOL_TEST_LOG` set in the environment it logs everything instead (debugging a test).
 class QuietLogger {
   public:
-    QuietLogger() : level_(logger()->level()) { logger()->set_level(spdlog::level::off); }
+    QuietLogger() : level_(logger()->level()) {
+        logger()->set_level(std::getenv("KEYEDPOOL_TEST_LOG") != nullptr ? spdlog::level::debug
+                                                                         : spdlog::level::off);
+    }
     ~QuietLogger() { logger()->set_level(level_); }
     QuietLogger(const QuietLogger&) = delete;
     QuietLogger& operator=(const QuietLogger&) = delete;

@@ -618,9 +618,9 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             }
             auto sleep =
                 std::min<clock::duration>(deadline - clock::now(), self->options.recheck_interval);
-            if (attempt.remaining_ms > 0) {
-                sleep = std::min<clock::duration>(sleep,
-                                                  std::chrono::milliseconds(attempt.remaining_ms));
+            if (attempt.remaining_ms >= 0) {  // PTTL: 0 is "less than 1 ms left", not "none"
+                sleep = std::min<clock::duration>(
+                    sleep, std::chrono::milliseconds(std::max(attempt.remaining_ms, 1LL)));
             }
             waiter.timer.expires_after(sleep);
             co_await waiter.timer.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -13,9 +13,13 @@
 #include <gtest/gtest.h>
 #include <boost/asio/experimental/parallel_group.hpp>
 
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
+
+#include <unistd.h>
 
 namespace keyedpool::test {
 namespace {
@@ -72,6 +76,9 @@ class Peer {
     }
 
     const std::string& received() const { return received_; }
+
+    /// The client's end of the connection, as the server sees it.
+    tcp::endpoint client_endpoint() const { return socket_.remote_endpoint(); }
 
   private:
     tcp::acceptor acceptor_;
@@ -274,6 +281,44 @@ TEST_F(ConnectionDeadlineTest, AnIdleConnectionIsNotDeclaredDead) {
         asio::steady_timer rest(io_, 60ms);
         co_await rest.async_wait(asio::use_awaitable);
         EXPECT_TRUE(client->is_connected());
+        client->close();
+    });
+}
+
+/// The kernel's timer on the loopback TCP socket bound to `local_port` (/proc/net/tcp): its kind
+/// (0 none, 1 retransmit, 2 keepalive...) and seconds until it fires; nullopt if not found.
+std::optional<std::pair<int, double>> tcp_timer(std::uint16_t local_port) {
+    std::ifstream table("/proc/net/tcp");
+    std::string line;
+    std::getline(table, line);  // header
+    while (std::getline(table, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state, queues, timer;
+        fields >> slot >> local >> remote >> state >> queues >> timer;
+        if (std::stoul(local.substr(local.find(':') + 1), nullptr, 16) != local_port) {
+            continue;
+        }
+        const int kind = std::stoi(timer.substr(0, timer.find(':')), nullptr, 16);
+        const long ticks = std::stol(timer.substr(timer.find(':') + 1), nullptr, 16);
+        return std::pair{kind,
+                         static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK))};
+    }
+    return std::nullopt;
+}
+
+// The other half of the health check: an idle connection has TCP keepalive probes due within
+// `health_check_interval` (rounded up to seconds), so a peer that vanished closes it.
+TEST_F(ConnectionDeadlineTest, AnIdleConnectionHasKeepaliveProbesAtTheHealthCheckInterval) {
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        redis::ConnectionConfig config;
+        config.health_check_interval = 3s;
+        auto client = co_await peer_.connect(config);
+        const auto timer = tcp_timer(peer_.client_endpoint().port());
+        EXPECT_TRUE(timer.has_value()) << "the client socket is not in /proc/net/tcp";
+        if (timer) {
+            EXPECT_EQ(timer->first, 2) << "no keepalive timer on the idle socket";
+            EXPECT_LE(timer->second, 3.0) << "keepalive not at the health check interval";
+        }
         client->close();
     });
 }

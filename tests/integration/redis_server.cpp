@@ -89,9 +89,18 @@ void RedisServer::start() {
     }
 }
 
+void RedisServer::pause() {
+    ::kill(pid_, SIGSTOP);
+}
+
+void RedisServer::resume() {
+    ::kill(pid_, SIGCONT);
+}
+
 void RedisServer::stop() {
     if (pid_ > 0) {
         ::kill(pid_, SIGTERM);
+        ::kill(pid_, SIGCONT);  // a paused server handles SIGTERM once it runs again
         int status = 0;
         ::waitpid(pid_, &status, 0);
         pid_ = -1;

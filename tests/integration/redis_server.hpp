@@ -35,6 +35,10 @@ class RedisServer {
 
     /// Stops the server (SIGTERM, waits for it to exit).
     void stop();
+    /// Freezes the server (SIGSTOP): it keeps its sockets, the kernel accepts and buffers, and
+    /// nothing is answered until `resume()` (SIGCONT).
+    void pause();
+    void resume();
     /// Starts it again on the same port.
     void start();
     bool running() const { return pid_ > 0; }
