@@ -7,6 +7,7 @@
 #include <keyedpool/redis/lock_service.hpp>
 
 #include "../lock_common.hpp"
+#include "lock_scripts.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
@@ -33,95 +34,6 @@ using boost::system::error_code;
 using clock = std::chrono::steady_clock;
 
 namespace {
-
-// The waiting queue: KEYS[3] is a list of waiting tokens in arrival order, KEYS[4] a sorted set of
-// the same tokens scored by the server time (ms) until which each keeps its place. A waiter renews
-// its place each time it tries; one that stops trying (its process died) is dropped once its place
-// expires. The lock goes only to a caller when the queue is empty or the caller heads it, so a
-// release hands over to the longest waiter and the releaser cannot barge back in. The common
-// uncontended case (no queue, lock free) is tried first with the fewest server calls.
-
-// KEYS[1] lock, KEYS[2] fence, KEYS[3] queue, KEYS[4] queue deadlines.
-// ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
-// request that does not wait, which never queues). Returns {1, fencing token} when acquired, else
-// {0, remaining lease of the holder in ms (negative when none)}. A lock the token already holds
-// (an acquisition whose reply came back too late to be used) is taken again with a fresh lease and
-// a new fencing token.
-constexpr const char* acquire_script = R"lua(
-if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('INCR', KEYS[2])}
-end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
-  redis.call('LREM', KEYS[3], 1, gone)
-  redis.call('ZREM', KEYS[4], gone)
-end
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {1, redis.call('INCR', KEYS[2])}
-end
-local head = redis.call('LINDEX', KEYS[3], 0)
-if (not holder) and ((not head) or head == ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if head then
-    redis.call('LPOP', KEYS[3])
-    redis.call('ZREM', KEYS[4], ARGV[1])
-  end
-  return {1, redis.call('INCR', KEYS[2])}
-end
-local keep = tonumber(ARGV[3])
-if keep > 0 and redis.call('ZADD', KEYS[4], now + keep, ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-end
-return {0, redis.call('PTTL', KEYS[1])}
-)lua";
-
-// KEYS[1] lock, KEYS[2] queue; ARGV[1] token, ARGV[2] release channel. Returns 1 when released
-// (and tells the head of the queue, by its token), 0 when not the owner.
-constexpr const char* release_script = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  local head = redis.call('LINDEX', KEYS[2], 0)
-  if head then
-    redis.call('PUBLISH', ARGV[2], head)
-  end
-  return 1
-end
-return 0
-)lua";
-
-// An acquisition ending without a lock (timeout, cancellation, an error, a grant that came too
-// late): whatever the server holds for the token goes. KEYS[1] lock, KEYS[2] queue, KEYS[3] queue
-// deadlines; ARGV[1] token, ARGV[2] release channel. Leaves the queue, deletes the lock if the
-// token holds it, and when that freed the way tells the new head. Returns 1 when it held the lock.
-constexpr const char* abandon_script = R"lua(
-local removed = redis.call('LREM', KEYS[2], 1, ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-local held = redis.call('GET', KEYS[1]) == ARGV[1]
-if held then
-  redis.call('DEL', KEYS[1])
-end
-if (held or removed == 1) and redis.call('EXISTS', KEYS[1]) == 0 then
-  local head = redis.call('LINDEX', KEYS[2], 0)
-  if head then
-    redis.call('PUBLISH', ARGV[2], head)
-  end
-end
-if held then
-  return 1
-end
-return 0
-)lua";
-
-// KEYS[1] lock key; ARGV[1] token, ARGV[2] lease in ms. 1 when extended, 0 when not the owner.
-constexpr const char* renew_script = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-)lua";
 
 long long lease_ms(clock::duration lease) {
     return std::chrono::ceil<std::chrono::milliseconds>(lease).count();
@@ -637,10 +549,10 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     Pool connections;  // "commands" and "subscriber"
     KeyedMutex<std::string> local_queue;
     std::mutex scripts_mutex;
-    Script acquire{acquire_script, {}};
-    Script release_script_{release_script, {}};
-    Script renew_script_{renew_script, {}};
-    Script abandon_script_{abandon_script, {}};
+    Script acquire{lock_scripts::acquire, {}};
+    Script release_script_{lock_scripts::release, {}};
+    Script renew_script_{lock_scripts::renew, {}};
+    Script abandon_script_{lock_scripts::abandon, {}};
     std::mutex channels_mutex;
     std::unordered_map<std::string, Channel> channels;
     std::list<std::string> idle_channels;  // subscribed, no waiter; oldest first

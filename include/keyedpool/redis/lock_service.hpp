@@ -74,7 +74,16 @@ void validate(const RedisLockServiceOptions& options);
 /// at once. So a hand-over costs the release and one acquire, and waiters do not stampede.
 ///
 /// Validity is tracked on `steady_clock` from when the acquire was sent, minus a drift allowance
-/// (1% of the lease + 2 ms). See docs/locks.md for what this does and does not guarantee.
+/// (1% of the lease + 2 ms). A lock is granted only while valid for at least half its lease (a
+/// grant whose reply came later is taken again within the wait, or given back). See
+/// docs/locks.md for what this does and does not guarantee.
+///
+/// Deadlines: every Redis request is bounded by what is left of the operation's `wait`, or by
+/// `request_timeout` for requests that do not wait (try-lock, release, renewal); past it the
+/// request is cancelled in the connection and the operation completes with `lock_timeout` (a lock
+/// with a wait) or `ResultCode::timeout`. Cancelling `async_lock` (terminal) ends it at any point
+/// with `operation_aborted`; an acquisition ending without a lock gives back its queue place, and
+/// the lock if a request it could not wait for took it, in the background.
 ///
 /// Thread safety: distinct objects: safe. Shared object: safe. Guards may outlive the service
 /// (releasing them then fails with `ResultCode::shutting_down`; their leases end by themselves).
