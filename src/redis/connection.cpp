@@ -14,6 +14,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -22,7 +23,9 @@
 
 #include <array>
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_set>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -63,6 +66,34 @@ void validate(const ConnectionConfig& config) {
     }
 }
 
+/// The connections of one execution context, so that its shutdown can destroy the handlers they
+/// hold, as Asio's own I/O objects have theirs destroyed: a pending command's handler may own the
+/// connection's owner (a coroutine holding a service that holds the connection), a cycle that only
+/// its completion breaks, and a context destroyed without running again never completes it.
+class ConnectionRegistry final : public asio::execution_context::service {
+  public:
+    static asio::execution_context::id id;
+
+    explicit ConnectionRegistry(asio::execution_context& context) : service(context) {}
+
+    void add(Connection::Impl* impl) {
+        std::lock_guard lock(mutex_);
+        live_.insert(impl);
+    }
+    void remove(Connection::Impl* impl) {
+        std::lock_guard lock(mutex_);
+        live_.erase(impl);
+    }
+
+  private:
+    void shutdown() override;
+
+    std::mutex mutex_;
+    std::unordered_set<Connection::Impl*> live_;
+};
+
+asio::execution_context::id ConnectionRegistry::id;
+
 /// The connection's state, shared by the public handle and the I/O in flight. Everything below is
 /// touched only on `strand` except the atomics.
 struct Connection::Impl : std::enable_shared_from_this<Impl> {
@@ -73,7 +104,16 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
           socket(strand),
           watch_timer(strand),
           config(std::move(cfg)),
-          parser(config.max_reply_bytes) {}
+          parser(config.max_reply_bytes),
+          registry(asio::use_service<ConnectionRegistry>(
+              asio::query(executor, asio::execution::context))) {
+        registry.add(this);
+    }
+
+    ~Impl() { registry.remove(this); }
+
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     /// Queues a formatted command; on the strand.
     void exec(std::uint64_t id, std::string payload, ExecHandler handler) {
@@ -316,7 +356,25 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<bool> connected{false};
     std::atomic<std::uint64_t> commands_sent{0};
     std::atomic<std::uint64_t> next_id{1};
+    ConnectionRegistry& registry;
 };
+
+void ConnectionRegistry::shutdown() {
+    // The context runs no more handlers: take every handler the connections hold (without
+    // invoking them), then destroy them outside the lock, since that may destroy connections.
+    std::vector<ExecHandler> handlers;
+    std::vector<Connection::PushHandler> push_handlers;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto* impl : live_) {
+            for (auto& handler : impl->commands.take_all()) {
+                handlers.push_back(std::move(handler));
+            }
+            push_handlers.push_back(std::move(impl->on_push));
+            impl->closed = true;
+        }
+    }
+}
 
 namespace {
 

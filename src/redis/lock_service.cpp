@@ -113,7 +113,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     // ---- requests, each bounded by a deadline ---------------------------------------------
 
-    /// Runs `operation` (deferred, completing with `(error_code, T)`) until `deadline`:
+    /// Runs `operation` (deferred, completing with `(error_code, T)`) until `deadline`, on the
+    /// calling coroutine's executor, which must be a strand when the context has several threads:
     /// `ResultCode::timeout` when the deadline comes first, `operation_aborted` when the caller's
     /// coroutine was cancelled. Either way the operation is cancelled (a command not written yet
     /// is dropped; the reply of one already written is dropped when it comes).
@@ -259,8 +260,9 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     /// themselves.
     void abandon(const std::string& resource, const std::string& token) {
         const auto key = lock_key(resource);
+        // On a strand: the request's deadline timer and its command complete on one executor.
         asio::co_spawn(
-            executor,
+            asio::make_strand(executor),
             [self = shared_from_this(),
              keys = std::vector<std::string>{key, key + ":queue", key + ":queued"},
              args = std::vector<std::string>{token, key + ":released"}]() mutable

@@ -285,6 +285,28 @@ TEST_F(ConnectionDeadlineTest, AnIdleConnectionIsNotDeclaredDead) {
     });
 }
 
+// A pending command whose handler owns the connection (a coroutine holding the service that
+// holds it) is a cycle only the reply breaks. A context destroyed without running again must still
+// free it, as it frees the handlers of Asio's own operations.
+TEST(ConnectionLifetime, DestroyingTheContextFreesConnectionsWithCommandsPending) {
+    QuietLogger quiet;
+    std::weak_ptr<Connection> weak;
+    {
+        asio::io_context io;
+        Peer peer(io);
+        run_coroutine(io, [&]() -> asio::awaitable<void> {
+            const redis::ConnectionConfig config;
+            auto client = co_await peer.connect(config);
+            weak = client;
+            client->async_exec(redis::command("GET", "never-answered"),
+                               [client](error_code, Reply) {});  // the cycle
+            co_await peer.read_until("never-answered");
+        });
+        EXPECT_FALSE(weak.expired());
+    }
+    EXPECT_TRUE(weak.expired()) << "the connection outlived its execution context";
+}
+
 /// The kernel's timer on the loopback TCP socket bound to `local_port` (/proc/net/tcp): its kind
 /// (0 none, 1 retransmit, 2 keepalive...) and seconds until it fires; nullopt if not found.
 std::optional<std::pair<int, double>> tcp_timer(std::uint16_t local_port) {
