@@ -31,9 +31,10 @@ inline void move_handler(ExecHandler& to, ExecHandler& from) noexcept {
 /// for its reply, which arrive in the same order), then those not written yet. Touched only on the
 /// connection's strand.
 ///
-/// A command cancelled before it is written is dropped: it never reaches the server. One
-/// cancelled after it was written stays in line without its handler ("abandoned"): its reply is
-/// read and dropped when it comes, so the replies after it still match their commands.
+/// A command cancelled (or past its caller's deadline) before it is written is dropped: it never
+/// reaches the server. One cancelled after it was written stays in line without its handler
+/// ("abandoned"): its reply is read and dropped when it comes, so the replies after it still match
+/// their commands.
 class CommandQueue {
   public:
     using clock = std::chrono::steady_clock;
@@ -42,16 +43,23 @@ class CommandQueue {
         std::uint64_t id = 0;
         ExecHandler handler;  // empty: abandoned, or the connection's own (no one to tell)
         std::string payload;  // RESP, until written
-        clock::time_point deadline = clock::time_point::max();
+        clock::time_point deadline = clock::time_point::max();         // command_timeout
+        clock::time_point caller_deadline = clock::time_point::max();  // async_exec_until
 
-        Command(std::uint64_t i, ExecHandler h, std::string p, clock::time_point d) noexcept
-            : id(i), handler(std::move(h)), payload(std::move(p)), deadline(d) {}
+        Command(std::uint64_t i, ExecHandler h, std::string p, clock::time_point d,
+                clock::time_point caller) noexcept
+            : id(i),
+              handler(std::move(h)),
+              payload(std::move(p)),
+              deadline(d),
+              caller_deadline(caller) {}
         Command(Command&&) noexcept = default;
         Command& operator=(Command&& other) noexcept {  // see move_handler
             id = other.id;
             move_handler(handler, other.handler);
             payload = std::move(other.payload);
             deadline = other.deadline;
+            caller_deadline = other.caller_deadline;
             return *this;
         }
     };
@@ -60,7 +68,10 @@ class CommandQueue {
     std::size_t size() const noexcept { return commands_.size(); }
     bool has_unwritten() const noexcept { return written_ < commands_.size(); }
 
-    void push(Command command) { commands_.push_back(std::move(command)); }
+    void push(Command command) {
+        next_caller_deadline_ = std::min(next_caller_deadline_, command.caller_deadline);
+        commands_.push_back(std::move(command));
+    }
 
     /// Appends the payload of every command not written yet to `out`; they count as written from
     /// now on (a cancellation can no longer take them back).
@@ -104,9 +115,38 @@ class CommandQueue {
         return handler;
     }
 
-    /// The earliest deadline of a command still in line (they are issued in deadline order).
+    /// The earliest `command_timeout` deadline in line (they are issued in deadline order).
     clock::time_point oldest_deadline() const noexcept {
         return commands_.empty() ? clock::time_point::max() : commands_.front().deadline;
+    }
+
+    /// No caller's deadline in line is earlier than this (it may be earlier than the earliest
+    /// one: it is exact again after `expire`).
+    clock::time_point next_caller_deadline() const noexcept { return next_caller_deadline_; }
+
+    /// Takes out the handlers of the commands whose caller's deadline has passed, to complete with
+    /// `ResultCode::timeout`: as a cancellation, an unwritten command is dropped and a written one
+    /// stays in line without its handler.
+    std::vector<ExecHandler> expire(clock::time_point now) {
+        std::vector<ExecHandler> expired;
+        next_caller_deadline_ = clock::time_point::max();
+        for (std::size_t i = 0; i < commands_.size();) {
+            Command& command = commands_[i];
+            if (!command.handler || command.caller_deadline == clock::time_point::max()) {
+                ++i;
+            } else if (command.caller_deadline > now) {
+                next_caller_deadline_ = std::min(next_caller_deadline_, command.caller_deadline);
+                ++i;
+            } else {
+                expired.emplace_back(std::move(command.handler));
+                if (i >= written_) {
+                    commands_.erase(commands_.begin() + static_cast<std::ptrdiff_t>(i));
+                } else {
+                    ++i;
+                }
+            }
+        }
+        return expired;
     }
 
     /// Empties the queue; the handlers still waiting, oldest first.
@@ -120,12 +160,14 @@ class CommandQueue {
         }
         commands_.clear();
         written_ = 0;
+        next_caller_deadline_ = clock::time_point::max();
         return handlers;
     }
 
   private:
     std::deque<Command> commands_;
     std::size_t written_ = 0;  // the first `written_` commands are on the wire
+    clock::time_point next_caller_deadline_ = clock::time_point::max();
 };
 
 }  // namespace keyedpool::redis::detail

@@ -116,13 +116,15 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     Impl& operator=(const Impl&) = delete;
 
     /// Queues a formatted command; on the strand.
-    void exec(std::uint64_t id, std::string payload, ExecHandler handler) {
+    void exec(std::uint64_t id, std::string payload, clock::time_point caller_deadline,
+              ExecHandler handler) {
         if (closed) {
             complete(std::move(handler), ResultCode::io_error, Reply{});
             return;
         }
         const bool watched = config.command_timeout > clock::duration::zero() ||
-                             config.health_check_interval > clock::duration::zero();
+                             config.health_check_interval > clock::duration::zero() ||
+                             caller_deadline != clock::time_point::max();
         const auto now = watched ? clock::now() : clock::time_point{};
         if (commands.empty()) {
             silent_since = now;  // the server owes us something from now on
@@ -130,7 +132,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         const auto deadline = config.command_timeout > clock::duration::zero()
                                   ? now + config.command_timeout
                                   : clock::time_point::max();
-        commands.push({id, std::move(handler), std::move(payload), deadline});
+        commands.push({id, std::move(handler), std::move(payload), deadline, caller_deadline});
         commands_sent.fetch_add(1, std::memory_order_relaxed);
         if (watched) {
             watch();
@@ -142,9 +144,6 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     void cancel(std::uint64_t id, asio::cancellation_type type) {
         if (ExecHandler handler = commands.cancel(id, type)) {
             complete(std::move(handler), asio::error::operation_aborted, Reply{});
-            if (commands.empty()) {
-                watch();
-            }
         }
     }
 
@@ -205,9 +204,6 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                 return;
             }
         }
-        if (commands.empty() && watch_armed_at != clock::time_point::max()) {
-            watch();  // nothing owed: stop watching (an idle connection keeps no timer)
-        }
         start_read();
     }
 
@@ -239,20 +235,17 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         complete(std::move(handler), ec, std::move(reply));
     }
 
-    // ---- deadlines: command_timeout and the health check, on one timer ----------------------
+    // ---- deadlines: command_timeout, callers' deadlines and the health check, on one timer ------
 
-    /// Arms the timer for the next moment something could be overdue, or stops it when nothing
-    /// is owed. Re-arms only to move it earlier: a timer that fires early re-arms itself, so a
-    /// steady stream of commands costs about one arming per interval, not one per command.
+    /// Arms the timer for the next moment something could be overdue. Only ever moves it
+    /// earlier, and never stops it when the queue empties: a timer that fires with nothing owed
+    /// just stays unarmed, and one that fires early re-arms itself. So a steady stream of commands
+    /// costs about one arming per interval, not one (or two) per command.
     void watch() {
         if (closed || commands.empty()) {
-            if (watch_armed_at != clock::time_point::max()) {
-                watch_armed_at = clock::time_point::max();
-                watch_timer.cancel();
-            }
             return;
         }
-        auto next = commands.oldest_deadline();
+        auto next = std::min(commands.oldest_deadline(), commands.next_caller_deadline());
         if (config.health_check_interval > clock::duration::zero()) {
             next = std::min(next, silent_since + config.health_check_interval);
         }
@@ -291,6 +284,11 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                      std::chrono::duration_cast<std::chrono::milliseconds>(now - silent_since)
                          .count()));
             return;
+        }
+        if (commands.next_caller_deadline() <= now) {
+            for (auto& handler : commands.expire(now)) {
+                complete(std::move(handler), ResultCode::timeout, Reply{});
+            }
         }
         watch();
     }
@@ -384,7 +382,8 @@ asio::awaitable<Reply> exec_on(const std::shared_ptr<Connection::Impl>& impl,
     auto [ec, reply] = co_await asio::async_initiate<decltype(token), void(error_code, Reply)>(
         [&](auto handler) {
             impl->exec(impl->next_id.fetch_add(1, std::memory_order_relaxed),
-                       detail::format_command(command), std::move(handler));
+                       detail::format_command(command),
+                       std::chrono::steady_clock::time_point::max(), std::move(handler));
         },
         token);
     if (ec) {
@@ -485,7 +484,8 @@ Connection::~Connection() {
     close();
 }
 
-void Connection::exec_erased(std::vector<std::string> command, ExecHandler handler) {
+void Connection::exec_erased(std::vector<std::string> command,
+                             std::chrono::steady_clock::time_point deadline, ExecHandler handler) {
     std::string payload = detail::format_command(command);
     auto impl = impl_;
     const std::uint64_t id = impl->next_id.fetch_add(1, std::memory_order_relaxed);
@@ -499,10 +499,10 @@ void Connection::exec_erased(std::vector<std::string> command, ExecHandler handl
             }
         });
     }
-    asio::post(impl->strand,
-               [impl, id, payload = std::move(payload), handler = std::move(handler)]() mutable {
-                   impl->exec(id, std::move(payload), std::move(handler));
-               });
+    asio::post(impl->strand, [impl, id, deadline, payload = std::move(payload),
+                              handler = std::move(handler)]() mutable {
+        impl->exec(id, std::move(payload), deadline, std::move(handler));
+    });
 }
 
 void Connection::set_push_handler(PushHandler handler) {

@@ -141,17 +141,25 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         co_return std::pair{ec, std::move(value)};
     }
 
+    /// The connection for `role`: the cached one at once, else waits for its build until
+    /// `deadline`.
     asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> connection(
         const std::string& role, clock::time_point deadline) {
+        if (auto cached = connections.try_get(role)) {
+            co_return std::pair{error_code{}, std::move(cached)};
+        }
         co_return co_await within<std::shared_ptr<Connection>>(
             deadline, connections.async_get(role, asio::deferred));
     }
 
+    /// A command bounded by `deadline` (the connection's own deadline: no timer of ours); the
+    /// caller's cancellation reaches the command.
     static asio::awaitable<std::pair<error_code, Reply>> exec(Connection& connection,
                                                               std::vector<std::string> command,
                                                               clock::time_point deadline) {
-        co_return co_await within<Reply>(deadline,
-                                         connection.async_exec(std::move(command), asio::deferred));
+        auto [ec, reply] = co_await connection.async_exec_until(
+            std::move(command), deadline, asio::as_tuple(asio::use_awaitable));
+        co_return std::pair{ec, std::move(reply)};
     }
 
     /// The deadline of a request made outside a wait (release, renewal, clean-up).

@@ -209,6 +209,32 @@ TEST_F(ConnectionDeadlineTest, TotalCancellationOfAWrittenCommandIsIgnored) {
     });
 }
 
+// A caller's own deadline (async_exec_until) ends its command with `timeout` and, unlike
+// command_timeout, leaves the connection open and in order.
+TEST_F(ConnectionDeadlineTest, ACallersDeadlineEndsItsCommandAndKeepsTheConnection) {
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        redis::ConnectionConfig config;
+        config.health_check_interval = 0s;
+        auto client = co_await peer_.connect(config);
+        const auto start = std::chrono::steady_clock::now();
+        auto [ec, reply] = co_await client->async_exec_until(
+            redis::command("GET", "late"), start + 30ms, asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(ec, ResultCode::timeout);
+        EXPECT_GE(std::chrono::steady_clock::now() - start, 30ms);
+        EXPECT_TRUE(client->is_connected());
+
+        Controlled next;
+        next.start(*client, redis::command("GET", "next"));
+        co_await peer_.read_until("next");
+        co_await peer_.send("$4\r\nlate\r\n$4\r\nnext\r\n");
+        while (!next.result) {
+            co_await settle();
+        }
+        EXPECT_EQ(next.result->second, Reply::string("next")) << "replies out of order";
+        client->close();
+    });
+}
+
 // A coroutine cancelled while it waits (here by a parallel group racing a timer, as "wait at most
 // 20 ms") gets operation_aborted without the server's help.
 TEST_F(ConnectionDeadlineTest, ACancelledCoroutineStopsWaitingForTheServer) {

@@ -152,11 +152,24 @@ class Connection {
     /// The handler completes with `operation_aborted` either way.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_exec(std::vector<std::string> command, CompletionToken&& token = {}) {
+        return async_exec_until(std::move(command), std::chrono::steady_clock::time_point::max(),
+                                std::forward<CompletionToken>(token));
+    }
+
+    /// `async_exec` with a deadline of the caller's own: when no reply has come by `deadline`,
+    /// the command completes with `ResultCode::timeout` and is handled as a cancellation (dropped
+    /// if not written yet; written: its reply is dropped when it comes). The connection stays
+    /// open: this is the caller's budget, where `command_timeout` is a verdict on the server.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_exec_until(std::vector<std::string> command,
+                          std::chrono::steady_clock::time_point deadline,
+                          CompletionToken&& token = {}) {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, Reply)>(
-            [this](auto handler, std::vector<std::string> arguments) {
-                exec_erased(std::move(arguments), std::move(handler));
+            [this](auto handler, std::vector<std::string> arguments,
+                   std::chrono::steady_clock::time_point until) {
+                exec_erased(std::move(arguments), until, std::move(handler));
             },
-            token, std::move(command));
+            token, std::move(command), deadline);
     }
 
     /// Installs a handler for pub/sub messages. Call before subscribing. The handler runs on the
@@ -189,7 +202,7 @@ class Connection {
                                    void(boost::system::error_code, std::shared_ptr<Connection>)>
                                    handler);
     void exec_erased(
-        std::vector<std::string> command,
+        std::vector<std::string> command, std::chrono::steady_clock::time_point deadline,
         boost::asio::any_completion_handler<void(boost::system::error_code, Reply)> handler);
 
     std::shared_ptr<Impl> impl_;
