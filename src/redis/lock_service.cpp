@@ -242,8 +242,9 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     asio::awaitable<error_code> renew(detail::LockState& state) override {
         std::vector<std::string> keys{lock_key(state.resource)};
         std::vector<std::string> args{state.token, std::to_string(lease_ms(state.lease))};
-        auto [ec, reply] =
-            co_await run(renew_script_, std::move(keys), std::move(args), request_deadline());
+        // A renewal answered after the lease ended is of no use: the lock is lost by then.
+        auto [ec, reply] = co_await run(renew_script_, std::move(keys), std::move(args),
+                                        std::min(request_deadline(), state.valid_until));
         if (ec) {
             co_return ec;
         }

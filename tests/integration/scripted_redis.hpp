@@ -9,6 +9,7 @@
 
 #include <boost/asio.hpp>
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
