@@ -25,19 +25,24 @@ std::optional<long long> parse_integer(std::string_view line) {
 
 ReplyParser::ReplyParser(std::size_t max_reply_bytes) : max_reply_bytes_(max_reply_bytes) {}
 
-bool ReplyParser::fail(std::string why) {
+void ReplyParser::fail(std::string why) {
     failed_ = true;
     error_text_ = std::move(why);
     open_.clear();
     buffer_.clear();
     pos_ = 0;
-    return false;
+}
+
+ReplyParser::Item ReplyParser::failed_item(std::string why) {
+    fail(std::move(why));
+    return Item::more;
 }
 
 bool ReplyParser::charge(std::size_t bytes, const char* what) {
     if (bytes > max_reply_bytes_ - cost_) {  // cost_ <= max_reply_bytes_ always
-        return fail(fmt::format("{} would take the reply past max_reply_bytes ({} bytes)", what,
-                                max_reply_bytes_));
+        fail(fmt::format("{} would take the reply past max_reply_bytes ({} bytes)", what,
+                         max_reply_bytes_));
+        return false;
     }
     cost_ += bytes;
     return true;
@@ -57,19 +62,20 @@ void ReplyParser::feed(std::string_view bytes) {
     buffer_.append(bytes);
 }
 
-bool ReplyParser::read_item(std::optional<Reply>& value) {
+ReplyParser::Item ReplyParser::read_item(Reply& value) {
     const std::string_view rest = std::string_view(buffer_).substr(pos_);
     const auto eol = rest.find("\r\n");
     if (eol == std::string_view::npos) {
         // A header line still arriving: what is buffered counts (a line without end cannot grow
         // the buffer past the budget).
         if (rest.size() > max_reply_bytes_ - cost_) {
-            fail(fmt::format("a line longer than max_reply_bytes ({} bytes)", max_reply_bytes_));
+            return failed_item(
+                fmt::format("a line longer than max_reply_bytes ({} bytes)", max_reply_bytes_));
         }
-        return false;
+        return Item::more;
     }
     if (eol == 0) {
-        return fail("an empty line where a reply was expected");
+        return failed_item("an empty line where a reply was expected");
     }
     const char type = rest[0];
     const std::string_view line = rest.substr(1, eol - 1);
@@ -78,84 +84,84 @@ bool ReplyParser::read_item(std::optional<Reply>& value) {
         case '+':
         case '-': {
             if (!charge(header + line.size(), "a status or error line")) {
-                return false;
+                return Item::more;
             }
             pos_ += header;
             value =
                 type == '+' ? Reply::status(std::string(line)) : Reply::error(std::string(line));
-            return true;
+            return Item::value;
         }
         case ':': {
             const auto number = parse_integer(line);
             if (!number) {
-                return fail("an integer reply that is not a 64-bit integer");
+                return failed_item("an integer reply that is not a 64-bit integer");
             }
             if (!charge(header, "an integer")) {
-                return false;
+                return Item::more;
             }
             pos_ += header;
             value = Reply::integer(*number);
-            return true;
+            return Item::value;
         }
         case '$': {
             const auto length = parse_integer(line);
             if (!length || *length < -1) {
-                return fail("a bulk string with an invalid length");
+                return failed_item("a bulk string with an invalid length");
             }
             if (*length == -1) {
                 if (!charge(header, "a nil")) {
-                    return false;
+                    return Item::more;
                 }
                 pos_ += header;
                 value = Reply::nil();
-                return true;
+                return Item::value;
             }
             const auto bytes = static_cast<unsigned long long>(*length);
             // On the wire (header, bytes, CRLF) and on the heap (the bytes): checked before
             // waiting for them.
             if (bytes > (max_reply_bytes_ - cost_) / 2 ||
                 2 * bytes + header + 2 > max_reply_bytes_ - cost_) {
-                return fail(
+                return failed_item(
                     fmt::format("a bulk string of {} bytes is larger than max_reply_bytes "
                                 "({} bytes)",
                                 bytes, max_reply_bytes_));
             }
             const auto size = static_cast<std::size_t>(bytes);
             if (rest.size() < header + size + 2) {
-                return false;  // the header is read again when the rest has arrived
+                return Item::more;  // the header is read again when the rest has arrived
             }
             if (rest.substr(header + size, 2) != "\r\n") {
-                return fail("a bulk string not followed by CRLF");
+                return failed_item("a bulk string not followed by CRLF");
             }
             cost_ += 2 * size + header + 2;
             pos_ += header + size + 2;
             value = Reply::string(std::string(rest.substr(header, size)));
-            return true;
+            return Item::value;
         }
         case '*': {
             const auto count = parse_integer(line);
             if (!count || *count < -1) {
-                return fail("an array with an invalid length");
+                return failed_item("an array with an invalid length");
             }
             if (*count <= 0) {
                 if (!charge(header, "an array")) {
-                    return false;
+                    return Item::more;
                 }
                 pos_ += header;
                 value = *count == -1 ? Reply::nil() : Reply::array({});
-                return true;
+                return Item::value;
             }
             const auto elements = static_cast<unsigned long long>(*count);
             // Its elements' slots are allocated up front: charged before.
             if (elements > (max_reply_bytes_ - cost_) / sizeof(Reply) ||
                 header + elements * sizeof(Reply) > max_reply_bytes_ - cost_) {
-                return fail(
+                return failed_item(
                     fmt::format("an array of {} elements is larger than max_reply_bytes "
                                 "({} bytes)",
                                 elements, max_reply_bytes_));
             }
             if (open_.size() == max_depth) {
-                return fail(fmt::format("arrays nested deeper than {} levels", max_depth));
+                return failed_item(fmt::format("arrays nested deeper than {} levels", max_depth));
             }
             cost_ += header + static_cast<std::size_t>(elements) * sizeof(Reply);
             pos_ += header;
@@ -163,36 +169,40 @@ bool ReplyParser::read_item(std::optional<Reply>& value) {
             slots.reserve(static_cast<std::size_t>(elements));
             open_.push_back(
                 Open{Reply::array(std::move(slots)), static_cast<std::size_t>(elements)});
-            return true;
+            return Item::opened;
         }
         default:
-            return fail(
+            return failed_item(
                 fmt::format("unexpected type byte 0x{:02x}", static_cast<unsigned char>(type)));
     }
 }
 
 std::optional<Reply> ReplyParser::next(boost::system::error_code& ec) {
     while (!failed_) {
-        std::optional<Reply> value;
-        if (!read_item(value)) {
+        Reply value;
+        const Item item = read_item(value);
+        if (item == Item::more) {
             if (failed_) {
                 break;
             }
             return std::nullopt;
         }
+        if (item == Item::opened) {
+            continue;
+        }
         // Complete every array this value (an element, possibly itself a whole array) finishes.
-        while (value) {
+        for (;;) {
             if (open_.empty()) {
                 cost_ = 0;
-                return value;
+                return std::optional<Reply>(std::move(value));
             }
             Open& parent = open_.back();
-            parent.array.elements().push_back(std::move(*value));
-            value.reset();
-            if (--parent.missing == 0) {
-                value = std::move(parent.array);
-                open_.pop_back();
+            parent.array.elements().push_back(std::move(value));
+            if (--parent.missing != 0) {
+                break;
             }
+            value = std::move(parent.array);
+            open_.pop_back();
         }
     }
     ec = ResultCode::protocol_error;

@@ -48,12 +48,17 @@ class ReplyParser {
         std::size_t missing = 0;
     };
 
-    /// Reads one item at `pos_`: a finished scalar or empty array into `value`, or opens an array
-    /// (pushed on `open_`). False when more bytes are needed or on failure.
-    bool read_item(std::optional<Reply>& value);
+    enum class Item {
+        more,    ///< more bytes are needed (or the parser failed)
+        value,   ///< a scalar or an empty array was read into `value`
+        opened,  ///< an array header was read: pushed on `open_`
+    };
+    /// Reads one item at `pos_`.
+    Item read_item(Reply& value);
     /// Adds `bytes` to the current reply's cost; false (and fails) when over the budget.
     bool charge(std::size_t bytes, const char* what);
-    bool fail(std::string why);
+    void fail(std::string why);
+    Item failed_item(std::string why);
 
     std::size_t max_reply_bytes_;
     std::string buffer_;
