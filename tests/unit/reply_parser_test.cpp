@@ -8,6 +8,7 @@
 
 #include <keyedpool/result_code.hpp>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -220,7 +221,7 @@ TEST(ReplyParser, NestedArraysShareOneBudget) {
     const std::size_t fits = limit / sizeof(Reply) / 2;  // two of these fit, three do not
     std::string wire;
     for (int level = 0; level < 3; ++level) {
-        wire += "*" + std::to_string(fits) + "\r\n";
+        wire += fmt::format("*{}\r\n", fits);
     }
     const auto [ec, peak] = refuse(wire, limit);
     EXPECT_EQ(ec, ResultCode::protocol_error);
