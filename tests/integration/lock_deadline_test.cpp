@@ -72,6 +72,14 @@ LockOptions waiting(clock::duration wait, clock::duration lease = 10s) {
 
 class SilentServerTest : public ::testing::Test {
   protected:
+    /// A lock service on `server` whose requests that do not wait give up after 100 ms.
+    RedisLockService service_on(const ScriptedRedis& server) {
+        redis::RedisLockServiceOptions options;
+        options.connection = server.config();
+        options.request_timeout = 100ms;
+        return RedisLockService(io_.get_executor(), options);
+    }
+
     QuietLogger quiet_;
     asio::io_context io_;
 };
@@ -80,10 +88,7 @@ class SilentServerTest : public ::testing::Test {
 // cancellation (before, all of them waited until the service was destroyed).
 TEST_F(SilentServerTest, EveryLockOperationEndsByItsDeadlineOrItsCancellation) {
     ScriptedRedis silent(io_, [](const auto&) { return std::nullopt; });
-    redis::RedisLockServiceOptions options;
-    options.connection = silent.config();
-    options.request_timeout = 100ms;
-    RedisLockService locks(io_.get_executor(), options);
+    RedisLockService locks = service_on(silent);
     run_coroutine(
         io_,
         [&]() -> asio::awaitable<void> {
@@ -129,10 +134,7 @@ TEST_F(SilentServerTest, ReleaseAndRenewalEndWhenTheServerStopsAnsweringAfterAGr
         }
         return std::nullopt;
     });
-    redis::RedisLockServiceOptions options;
-    options.connection = stalls.config();
-    options.request_timeout = 100ms;
-    RedisLockService locks(io_.get_executor(), options);
+    RedisLockService locks = service_on(stalls);
     run_coroutine(
         io_,
         [&]() -> asio::awaitable<void> {
