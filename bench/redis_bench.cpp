@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +62,14 @@ void run(Body body) {
         }
     });
     io.run();
+}
+
+/// CPU time (user + system) this process has used, in seconds.
+double cpu_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 double seconds_since(clock_type::time_point start) {
@@ -114,6 +123,7 @@ void BM_Redis_UncontendedPairs(benchmark::State& state) {
     }
     double rate = 0;
     double scripts_per_pair = 0;
+    double cpu_per_pair = 0;
     for (auto _ : state) {
         run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
             keyedpool::redis::RedisLockService locks(ex, lock_options());
@@ -122,10 +132,12 @@ void BM_Redis_UncontendedPairs(benchmark::State& state) {
             co_await warm.async_release();
             const auto before = co_await scripts_run(*stats);
             const auto start = clock_type::now();
+            const double cpu_start = cpu_seconds();
             for (int i = 0; i < pairs_per_run; ++i) {
                 auto guard = co_await locks.async_try_lock("bench:uncontended", 10s);
                 co_await guard.async_release();
             }
+            cpu_per_pair += (cpu_seconds() - cpu_start) / pairs_per_run;
             rate += pairs_per_run / seconds_since(start);
             scripts_per_pair +=
                 static_cast<double>(co_await scripts_run(*stats) - before) / pairs_per_run;
@@ -134,6 +146,10 @@ void BM_Redis_UncontendedPairs(benchmark::State& state) {
     }
     state.counters["pairs_per_s"] = rate / state.iterations();
     state.counters["requests_per_pair"] = scripts_per_pair / state.iterations();
+    // The client's own CPU (the server is another process); scripts/bench.sh sets it beside
+    // redis-benchmark's CPU per SET, and counts this benchmark's system calls under strace.
+    state.counters["cpu_us_per_pair"] = 1e6 * cpu_per_pair / state.iterations();
+    state.counters["pairs"] = static_cast<double>(pairs_per_run) * state.iterations();
 }
 BENCHMARK(BM_Redis_UncontendedPairs)->Iterations(3)->Unit(benchmark::kMillisecond);
 
@@ -192,8 +208,9 @@ double now_s() {
 }
 
 /// `contenders` coroutines each take the lock `rounds` times on one resource (holding it for
-/// `hold`), recording every holding.
-std::vector<Hold> contend(int contenders, int rounds, clock_type::duration hold) {
+/// `hold`, then pausing `gap` before asking again), recording every holding.
+std::vector<Hold> contend(int contenders, int rounds, clock_type::duration hold,
+                          clock_type::duration gap = {}) {
     std::vector<Hold> holds;
     run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         keyedpool::redis::RedisLockService locks(ex, lock_options());
@@ -215,6 +232,10 @@ std::vector<Hold> contend(int contenders, int rounds, clock_type::duration hold)
                         h.released = now_s();
                         co_await guard.async_release();
                         holds.push_back(h);
+                        if (gap > clock_type::duration::zero()) {
+                            timer.expires_after(gap);
+                            co_await timer.async_wait(asio::use_awaitable);
+                        }
                     }
                     if (++finished == contenders) {
                         all_done.cancel();
@@ -287,6 +308,20 @@ void BM_Redis_Contended_OneProcess(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_Redis_Contended_OneProcess)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// The same with 2 ms between a holder's release and its next request: the lock changes hands to a
+// waiter that has been asleep, not to one that just arrived.
+void BM_Redis_Contended_OneProcessWithGap(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    for (auto _ : state) {
+        const auto before = scripts_now();
+        auto holds = contend(16, 25, hold_time, 2ms);
+        report_holds(state, std::move(holds), 16, scripts_now() - before);
+    }
+}
+BENCHMARK(BM_Redis_Contended_OneProcessWithGap)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_Redis_Contended_FourProcesses(benchmark::State& state) {
     if (skip_without_server(state)) {

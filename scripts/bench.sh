@@ -5,7 +5,7 @@
 # Extra arguments go to every benchmark binary (e.g. --benchmark_repetitions=3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh python3-matplotlib
+bash scripts/install-deps.sh python3-matplotlib strace
 cmake --preset release >/dev/null
 cmake --build --preset release --target keyedpool_bench keyedpool_pool_bench keyedpool_memory_bench \
     keyedpool_redis_bench
@@ -29,15 +29,35 @@ source scripts/loopback-redis.sh
 start_loopback_redis
 if [ -z "$redis_port" ]; then
     echo "bench: no redis-server could be started; the Redis figures are left out" >&2
-    rm -f "$out/redis.json" "$out/redis_benchmark.json"
+    rm -f "$out/redis.json" "$out/redis_benchmark.json" "$out/redis_syscalls.json"
 else
     echo "=== redis-benchmark -t set -c 1 -P 1 (baseline, same server) ==="
     rps=$(redis-benchmark -p "$redis_port" -t set -c 1 -P 1 -n 20000 -q --csv | tail -1 |
         cut -d, -f2 | tr -d '"')
     echo "SET: $rps requests per second"
-    printf '{"tool": "redis-benchmark -t set -c 1 -P 1 -n 20000", "set_per_s": %s}\n' "$rps" \
-        >"$out/redis_benchmark.json"
+    # Its CPU (user + system, of the child) and its system calls, per SET.
+    sets=20000
+    cpu=$( (redis-benchmark -p "$redis_port" -t set -c 1 -P 1 -n $sets -q >/dev/null; times) |
+        tail -1 | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/);
+                         print u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+    strace -f -c -o "$out/strace_redis_benchmark.txt" \
+        redis-benchmark -p "$redis_port" -t set -c 1 -P 1 -n $sets -q >/dev/null
+    set_syscalls=$(awk '$NF == "total" { print $4 }' "$out/strace_redis_benchmark.txt")
+    printf '{"tool": "redis-benchmark -t set -c 1 -P 1 -n %s", "set_per_s": %s, "cpu_us_per_set": %s, "syscalls_per_set": %s}\n' \
+        "$sets" "$rps" "$(awk -v c="$cpu" -v n=$sets 'BEGIN { print 1e6 * c / n }')" \
+        "$(awk -v c="$set_syscalls" -v n=$sets 'BEGIN { print c / n }')" >"$out/redis_benchmark.json"
     KEYEDPOOL_BENCH_REDIS_PORT=$redis_port run redis keyedpool_redis_bench "$@"
+    # System calls of the uncontended pairs (the whole run: setup adds well under 1%).
+    echo "=== system calls per uncontended pair (strace -c) ==="
+    KEYEDPOOL_BENCH_REDIS_PORT=$redis_port strace -f -c -o "$out/strace_pairs.txt" \
+        ./build/release/bench/keyedpool_redis_bench --benchmark_filter='UncontendedPairs' \
+        --benchmark_out="$out/redis_pairs_strace.json" --benchmark_out_format=json >/dev/null
+    pair_syscalls=$(awk '$NF == "total" { print $4 }' "$out/strace_pairs.txt")
+    pairs=$(/usr/bin/python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['benchmarks'][0]; print(int(b['pairs']))" \
+        "$out/redis_pairs_strace.json")
+    printf '{"syscalls": %s, "pairs": %s, "syscalls_per_pair": %s}\n' "$pair_syscalls" "$pairs" \
+        "$(awk -v c="$pair_syscalls" -v n="$pairs" 'BEGIN { print c / n }')" >"$out/redis_syscalls.json"
+    echo "$(cat "$out/redis_syscalls.json")"
 fi
 
 # Debian's python3, which has python3-matplotlib (a python3 earlier on PATH may not).
