@@ -15,10 +15,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/system_executor.hpp>
 
+#include <atomic>
 #include <random>
 
-#include <sys/types.h>
-#include <unistd.h>
+#include <pthread.h>
 
 namespace keyedpool {
 
@@ -27,16 +27,34 @@ using boost::system::error_code;
 
 namespace detail {
 
+namespace {
+
+/// Incremented in a child process right after `fork()` (a `pthread_atfork` child handler), so a
+/// token generator can tell that it was copied into a new process without asking the kernel for
+/// its pid on every token.
+std::atomic<unsigned> fork_generation{0};
+
+void count_fork_in_child() {
+    fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 std::string random_token() {
     // Seeded per thread, and again after a fork: a child process must not repeat its parent's
-    // (or a sibling's) tokens, or two processes would own one lock.
+    // (or a sibling's) tokens, or two processes would own one lock. A fork copies only the
+    // forking thread, with its thread_local generator: the child's handler makes it reseed.
+    static const bool fork_counted = ::pthread_atfork(nullptr, nullptr, count_fork_in_child) == 0;
     thread_local std::mt19937_64 engine;
-    thread_local pid_t seeded_in = 0;
-    if (const pid_t pid = ::getpid(); seeded_in != pid) {
+    thread_local bool seeded = false;
+    thread_local unsigned seeded_in_generation = 0;
+    const unsigned generation = fork_generation.load(std::memory_order_relaxed);
+    if (!seeded || seeded_in_generation != generation || !fork_counted) {
         std::random_device device;
         std::seed_seq seed{device(), device(), device(), device(), device(), device()};
         engine.seed(seed);
-        seeded_in = pid;
+        seeded = fork_counted;  // without the handler: reseed every time (never repeat)
+        seeded_in_generation = generation;
     }
     return fmt::format("{:016x}{:016x}", engine(), engine());
 }

@@ -12,14 +12,23 @@ namespace keyedpool::redis::lock_scripts {
 // release hands over to the longest waiter and the releaser cannot barge back in. The common
 // uncontended case (no queue, lock free) is tried first with the fewest server calls.
 
-// KEYS[1] lock, KEYS[2] fence, KEYS[3] queue, KEYS[4] queue deadlines.
+// Every script that queues or hands over uses the same five keys:
+// KEYS[1] lock, KEYS[2] fence, KEYS[3] queue (tokens, arrival order), KEYS[4] queued (token →
+// server time (ms) until which it keeps its place), KEYS[5] leases (token → the lease in ms it
+// asked for, so a release can hand the lock over with it).
+
 // ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
 // request that does not wait, which never queues). Returns {1, fencing token} when acquired, else
-// {0, remaining lease of the holder in ms (negative when none)}. A lock the token already holds
-// (an acquisition whose reply came back too late to be used) is taken again with a fresh lease and
-// a new fencing token.
+// {0, remaining lease of the holder in ms (negative when none)}. A lock the token already holds (a
+// hand-over that arrived before this request, or an acquisition whose reply came back too late to
+// be used) is taken again with a fresh lease and a new fencing token.
 constexpr const char* acquire = R"lua(
 if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('INCR', KEYS[2])}
+end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1, redis.call('INCR', KEYS[2])}
 end
 local time = redis.call('TIME')
@@ -27,11 +36,7 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
   redis.call('LREM', KEYS[3], 1, gone)
   redis.call('ZREM', KEYS[4], gone)
-end
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {1, redis.call('INCR', KEYS[2])}
+  redis.call('HDEL', KEYS[5], gone)
 end
 local head = redis.call('LINDEX', KEYS[3], 0)
 if (not holder) and ((not head) or head == ARGV[1]) then
@@ -39,52 +44,78 @@ if (not holder) and ((not head) or head == ARGV[1]) then
   if head then
     redis.call('LPOP', KEYS[3])
     redis.call('ZREM', KEYS[4], ARGV[1])
+    redis.call('HDEL', KEYS[5], ARGV[1])
   end
   return {1, redis.call('INCR', KEYS[2])}
 end
 local keep = tonumber(ARGV[3])
-if keep > 0 and redis.call('ZADD', KEYS[4], now + keep, ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[3], ARGV[1])
+if keep > 0 then
+  if redis.call('ZADD', KEYS[4], now + keep, ARGV[1]) == 1 then
+    redis.call('RPUSH', KEYS[3], ARGV[1])
+  end
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
 end
 return {0, redis.call('PTTL', KEYS[1])}
 )lua";
 
-// KEYS[1] lock, KEYS[2] queue; ARGV[1] token, ARGV[2] release channel. Returns 1 when released
-// (and tells the head of the queue, by its token), 0 when not the owner.
-constexpr const char* release = R"lua(
+// Direct hand-over, used by release and abandon once the lock is free: the first waiter whose
+// place has not expired gets the lock (its token, the lease it asked for, the next fencing token)
+// and a message "<token> <fencing token>" on the release channel; it returns without another
+// request. Waiters whose place expired (their process stopped trying) are dropped on the way.
+#define KEYEDPOOL_LOCK_HAND_OFF_LUA                                                   \
+    "local function hand_off(channel)\n"                                              \
+    "  local time = redis.call('TIME')\n"                                             \
+    "  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n" \
+    "  while true do\n"                                                               \
+    "    local head = redis.call('LPOP', KEYS[3])\n"                                  \
+    "    if not head then return end\n"                                               \
+    "    local place = tonumber(redis.call('ZSCORE', KEYS[4], head))\n"               \
+    "    local lease = redis.call('HGET', KEYS[5], head)\n"                           \
+    "    redis.call('ZREM', KEYS[4], head)\n"                                         \
+    "    redis.call('HDEL', KEYS[5], head)\n"                                         \
+    "    if place and place > now and lease then\n"                                   \
+    "      redis.call('SET', KEYS[1], head, 'PX', lease)\n"                           \
+    "      local fence = redis.call('INCR', KEYS[2])\n"                               \
+    "      redis.call('PUBLISH', channel, head .. ' ' .. fence)\n"                    \
+    "      return\n"                                                                  \
+    "    end\n"                                                                       \
+    "  end\n"                                                                         \
+    "end\n"
+
+// ARGV[1] token, ARGV[2] release channel. Returns 1 when released (and the lock handed over to
+// the next waiter, if any), 0 when not the owner (nothing changed).
+constexpr const char* release = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  local head = redis.call('LINDEX', KEYS[2], 0)
-  if head then
-    redis.call('PUBLISH', ARGV[2], head)
-  end
+  hand_off(ARGV[2])
   return 1
 end
 return 0
 )lua";
 
 // An acquisition ending without a lock (timeout, cancellation, an error, a grant that came too
-// late): whatever the server holds for the token goes. KEYS[1] lock, KEYS[2] queue, KEYS[3] queue
-// deadlines; ARGV[1] token, ARGV[2] release channel. Leaves the queue, deletes the lock if the
-// token holds it, and when that freed the way tells the new head. Returns 1 when it held the lock.
-constexpr const char* abandon = R"lua(
-local removed = redis.call('LREM', KEYS[2], 1, ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+// late): whatever the server holds for the token goes. ARGV[1] token, ARGV[2] release channel.
+// Leaves the queue, deletes the lock if the token holds it (a hand-over or a grant it could not
+// wait for), and when the lock is free hands it over to the next waiter. Returns 1 when it held
+// the lock.
+constexpr const char* abandon = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
+local removed = redis.call('LREM', KEYS[3], 1, ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 local held = redis.call('GET', KEYS[1]) == ARGV[1]
 if held then
   redis.call('DEL', KEYS[1])
 end
 if (held or removed == 1) and redis.call('EXISTS', KEYS[1]) == 0 then
-  local head = redis.call('LINDEX', KEYS[2], 0)
-  if head then
-    redis.call('PUBLISH', ARGV[2], head)
-  end
+  hand_off(ARGV[2])
 end
 if held then
   return 1
 end
 return 0
 )lua";
+
+#undef KEYEDPOOL_LOCK_HAND_OFF_LUA
 
 // KEYS[1] lock key; ARGV[1] token, ARGV[2] lease in ms. 1 when extended, 0 when not the owner.
 constexpr const char* renew = R"lua(

@@ -22,10 +22,13 @@
 
 #include <algorithm>
 #include <cassert>
+#include <charconv>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 
 namespace keyedpool::redis {
 
@@ -45,15 +48,26 @@ struct Waiter {
         : executor(ex), timer(ex), token(std::move(t)) {}
     asio::any_io_executor executor;
     asio::steady_timer timer;
-    bool notified = false;    // on `executor`: a wake-up arrived while not sleeping
-    const std::string token;  // a release message naming it is its turn
+    bool notified = false;           // on `executor`: a wake-up arrived while not sleeping
+    std::uint64_t handed_fence = 0;  // on `executor`: the lock was handed over with this token
+    const std::string token;         // a release message naming it hands it the lock
 };
 
-void wake(const std::shared_ptr<Waiter>& waiter) {
-    asio::post(waiter->executor, [waiter] {
+/// Wakes a waiter (on its own executor): to try again, or, with a fencing token, because a release
+/// handed it the lock.
+void wake(const std::shared_ptr<Waiter>& waiter, std::uint64_t handed_fence = 0) {
+    asio::post(waiter->executor, [waiter, handed_fence] {
         waiter->notified = true;
+        if (handed_fence != 0) {
+            waiter->handed_fence = handed_fence;
+        }
         waiter->timer.cancel();
     });
+}
+
+/// The five keys of a resource's lock and queue, in the order the scripts take them.
+std::vector<std::string> lock_keys(const std::string& key) {
+    return {key, key + ":fence", key + ":queue", key + ":queued", key + ":leases"};
 }
 
 }  // namespace
@@ -221,7 +235,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
                                          clock::duration lease, bool queue,
                                          clock::time_point deadline) {
         const auto key = lock_key(resource);
-        std::vector<std::string> keys{key, key + ":fence", key + ":queue", key + ":queued"};
+        std::vector<std::string> keys = lock_keys(key);
         std::vector<std::string> args{token, std::to_string(lease_ms(lease)),
                                       std::to_string(queue ? queue_place_ms() : 0)};
         auto [ec, reply] = co_await run(acquire, std::move(keys), std::move(args), deadline);
@@ -253,7 +267,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     asio::awaitable<error_code> release(detail::LockState& state) override {
         const auto key = lock_key(state.resource);
-        std::vector<std::string> keys{key, key + ":queue"};
+        std::vector<std::string> keys = lock_keys(key);
         std::vector<std::string> args{state.token, key + ":released"};
         auto [ec, reply] =
             co_await run(release_script_, std::move(keys), std::move(args), request_deadline());
@@ -272,8 +286,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         // On a strand: the request's deadline timer and its command complete on one executor.
         asio::co_spawn(
             asio::make_strand(executor),
-            [self = shared_from_this(),
-             keys = std::vector<std::string>{key, key + ":queue", key + ":queued"},
+            [self = shared_from_this(), keys = lock_keys(key),
              args = std::vector<std::string>{token, key + ":released"}]() mutable
             -> asio::awaitable<void> {
                 auto [ec, reply] = co_await self->run(self->abandon_script_, std::move(keys),
@@ -417,17 +430,24 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     }
 
     void on_message(const Reply& message) {  // on the subscriber connection's strand
-        // ["message", channel, token of the waiter whose turn it is]
+        // ["message", channel, "<token> <fencing token>"]: the lock was handed to that token.
         if (message.elements().size() < 3) {
             return;
         }
+        const std::string& payload = message.elements()[2].text();
+        const auto space = payload.find(' ');
+        const std::string next = payload.substr(0, space);
+        std::uint64_t fence = 0;
+        if (space != std::string::npos) {
+            const char* first = payload.data() + space + 1;
+            std::from_chars(first, payload.data() + payload.size(), fence);
+        }
         std::lock_guard lock(channels_mutex);
-        const std::string next = message.elements()[2].text();
         if (auto it = channels.find(message.elements()[1].text()); it != channels.end()) {
             bool found = false;
             for (auto& waiter : it->second.waiters) {
                 if (waiter->token == next) {
-                    wake(waiter);
+                    wake(waiter, fence);
                     found = true;
                 }
             }
@@ -491,8 +511,44 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         Acquisition acquisition{*self, resource, channel,
                                 std::make_shared<Waiter>(executor, detail::random_token())};
         Waiter& waiter = *acquisition.waiter;
+        // Success, when the lock (held since `held_from` at the latest) is valid for at least half
+        // its lease (so the watchdog's first renewal, at a third, comes in time). Otherwise null:
+        // the caller takes it again with a fresh lease, or gives it back when the wait is over.
+        auto grant = [&](std::uint64_t fence,
+                         clock::time_point held_from) -> std::optional<Acquired> {
+            const auto now = clock::now();
+            if (detail::LockState::validity_from(options.lease, held_from) - now >=
+                options.lease / 2) {
+                acquisition.acquired = true;
+                return Acquired{error_code{},
+                                detail::make_held_lock(self->executor, self, resource, waiter.token,
+                                                       fence, options, std::move(hold), held_from,
+                                                       TimeSource::steady(), self->options.logger)};
+            }
+            self->log()->warn(
+                "keyedpool: the lock on {} came {} ms after it was asked for, with less than "
+                "half of its {} ms lease left; {}",
+                resource,
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from).count(),
+                lease_ms(options.lease),
+                waits && now < deadline ? "taking it again" : "giving it back");
+            return std::nullopt;
+        };
+        clock::time_point last_sent{};
         for (;;) {
+            if (waiter.handed_fence != 0) {
+                // A release handed us the lock. It ran after our last attempt reached the server
+                // (that attempt would have found the lock ours), so the lease started after
+                // `last_sent`.
+                if (auto granted = grant(std::exchange(waiter.handed_fence, 0), last_sent)) {
+                    co_return std::move(*granted);
+                }
+                if (!waits || clock::now() >= deadline) {
+                    co_return Acquired{too_slow, LockGuard{}};
+                }
+            }
             const auto sent_at = clock::now();
+            last_sent = sent_at;
             acquisition.on_server = true;
             Attempt attempt = co_await self->try_acquire(resource, waiter.token, options.lease,
                                                          waits, requests_until);
@@ -502,25 +558,9 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             }
             const auto now = clock::now();
             if (attempt.acquired) {
-                // Granted only while valid for at least half the lease (so the watchdog's first
-                // renewal, at a third, comes in time); a grant whose reply took longer is taken
-                // again with a fresh lease, or given back when the wait is over.
-                const auto valid_until = detail::LockState::validity_from(options.lease, sent_at);
-                if (valid_until - now >= options.lease / 2) {
-                    acquisition.acquired = true;
-                    co_return Acquired{error_code{},
-                                       detail::make_held_lock(
-                                           self->executor, self, std::move(resource), waiter.token,
-                                           attempt.fence, options, std::move(hold), sent_at,
-                                           TimeSource::steady(), self->options.logger)};
+                if (auto granted = grant(attempt.fence, sent_at)) {
+                    co_return std::move(*granted);
                 }
-                self->log()->warn(
-                    "keyedpool: the lock on {} was granted {} ms after it was asked for, with "
-                    "less than half of its {} ms lease left; {}",
-                    resource,
-                    std::chrono::duration_cast<std::chrono::milliseconds>(now - sent_at).count(),
-                    lease_ms(options.lease),
-                    waits && now < deadline ? "taking it again" : "giving it back");
                 if (!waits || now >= deadline) {
                     co_return Acquired{too_slow, LockGuard{}};
                 }

@@ -129,7 +129,7 @@ TEST_F(SilentServerTest, ReleaseAndRenewalEndWhenTheServerStopsAnsweringAfterAGr
         if (c.at(0) == "SCRIPT") {
             return "$40\r\n" + std::string(40, 'a') + "\r\n";
         }
-        if (c.at(0) == "EVALSHA" && c.at(2) == "4" && grants++ == 0) {  // the acquire script
+        if (c.at(0) == "EVALSHA" && c.at(2) == "5" && grants++ == 0) {  // the first: acquire
             return std::string("*2\r\n:1\r\n:7\r\n");
         }
         return std::nullopt;

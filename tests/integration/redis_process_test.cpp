@@ -193,8 +193,9 @@ TEST_F(RedisProcessTest, FourProcessesIncrementACounterExactly) {
             (processes * iterations);
         std::printf("[ figures  ] 4 processes contending: %.2f lock requests per acquisition\n",
                     per_acquisition);
-        // One failed try (which queues), the acquire when its turn is published, the release.
-        EXPECT_LE(per_acquisition, 3.05);
+        // One failed try (which queues) and the release, which hands the lock to the next in line:
+        // the woken waiter owns it without another request (3 requests before the hand-over).
+        EXPECT_LE(per_acquisition, 2.1);
         c->close();
     });
 }
@@ -344,7 +345,7 @@ TEST_F(RedisProcessTest, ContendedAcquisitionsTakeAtMostThreeRequestsEach) {
             static_cast<double>(co_await scripts_run(*stats) - before) / (contenders * rounds);
         std::printf("[ figures  ] 16 contenders, 1 process: %.2f lock requests per acquisition\n",
                     per_acquisition);
-        EXPECT_LE(per_acquisition, 3.0);
+        EXPECT_LE(per_acquisition, 2.1);
         stats->close();
     });
 }

@@ -57,21 +57,24 @@ void validate(const RedisLockServiceOptions& options);
 /// | `P{R}:fence`         | the fencing counter, INCR'd atomically with each acquisition   |
 /// | `P{R}:queue`         | list: tokens of the processes waiting, first come first served |
 /// | `P{R}:queued`        | sorted set: each waiting token → server time its place expires |
-/// | `P{R}:released`      | pub/sub channel: on release, the token of the next in line     |
+/// | `P{R}:leases`        | hash: each waiting token → the lease it asked for              |
+/// | `P{R}:released`      | pub/sub channel: on hand-over, "<token> <fencing token>"       |
 ///
 /// Acquire, release and renew are Lua scripts (EVALSHA, falling back to EVAL on NOSCRIPT). Acquire
 /// takes the lock (`SET PX` + `INCR P{R}:fence`) only when it is free and the queue is empty or
 /// headed by the caller; otherwise it queues the caller (renewing its place) and returns the
-/// holder's remaining lease. Release = compare-and-delete + PUBLISH of the queue head's token;
-/// renew = compare-and-PEXPIRE. Nobody can release or extend a lock whose token they do not hold,
-/// and a releaser cannot take the lock back ahead of a process already waiting (FIFO across
-/// processes). A waiter that gives up leaves the queue; one whose process died loses its place
-/// after 3 × `recheck_interval` (at least 1 s) without a try.
+/// holder's remaining lease. Release = compare-and-delete, then a direct hand-over: the lock is
+/// set to the first live waiter's token with its lease and the next fencing token, and the
+/// channel tells it so; renew = compare-and-PEXPIRE. Nobody can release or extend a lock whose
+/// token they do not hold, and a releaser cannot take the lock back ahead of a process already
+/// waiting (FIFO across processes). A waiter that gives up leaves the queue; one whose process died
+/// loses its place after 3 × `recheck_interval` (at least 1 s) without a try.
 ///
 /// Waiting: in one process, waiters for a resource queue locally (FIFO), so only the first contends
 /// in Redis. It subscribes to the release channel, tries again, then sleeps at most
-/// min(remaining lease, remaining wait, `recheck_interval`); the release message naming it wakes it
-/// at once. So a hand-over costs the release and one acquire, and waiters do not stampede.
+/// min(remaining lease, remaining wait, `recheck_interval`); the hand-over message naming it ends
+/// the wait with the lock already its own. So a contended acquisition costs the try that queued
+/// and the release that hands over, and waiters do not stampede.
 ///
 /// Validity is tracked on `steady_clock` from when the acquire was sent, minus a drift allowance
 /// (1% of the lease + 2 ms). A lock is granted only while valid for at least half its lease (a

@@ -1,0 +1,159 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+//
+// The direct hand-over of RedisLockService: a release gives the lock to the first live waiter in
+// the Redis queue, which returns owning it without another request; waiters whose place expired
+// are skipped. Against a real redis-server, two services standing for two processes.
+#include "quiet_logger.hpp"
+#include "redis_server.hpp"
+#include "run_coroutine.hpp"
+
+#include <keyedpool/redis/lock_service.hpp>
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace keyedpool::test {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using redis::RedisLockService;
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+class LockHandOffTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { server_ = new RedisServer(); }
+    static void TearDownTestSuite() {
+        delete server_;
+        server_ = nullptr;
+    }
+
+    std::unique_ptr<RedisLockService> make_service() {
+        redis::RedisLockServiceOptions options;
+        options.connection = server_->config();
+        options.recheck_interval = 1h;  // the lock can only reach a waiter by the hand-over
+        return std::make_unique<RedisLockService>(io_.get_executor(), options);
+    }
+
+    asio::awaitable<redis::Reply> command(std::vector<std::string> arguments) {
+        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_->config());
+        auto reply = co_await c->async_exec(std::move(arguments));
+        c->close();
+        co_return reply;
+    }
+
+    /// Waits (1 ms steps) until `condition()` holds, at most 10 s.
+    template <typename Condition>
+    asio::awaitable<bool> eventually(Condition condition) {
+        const auto until = clock::now() + 10s;
+        while (!condition() && clock::now() < until) {
+            asio::steady_timer tick(io_, 1ms);
+            co_await tick.async_wait(asio::use_awaitable);
+        }
+        co_return condition();
+    }
+
+    /// Starts a waiter on `service` and returns once its first attempt has queued it.
+    asio::awaitable<void> queue_waiter(RedisLockService& service, const std::string& resource,
+                                       std::optional<std::pair<error_code, LockGuard>>& result) {
+        const auto before = service.lock_requests_sent();
+        service.async_lock(
+            resource, LockOptions{.wait = 5s, .lease = 10s},
+            [&result](error_code ec, LockGuard guard) { result.emplace(ec, std::move(guard)); });
+        EXPECT_TRUE(co_await eventually([&] { return service.lock_requests_sent() > before; }));
+        // The request is counted when sent: its reply (the place taken) comes a round trip later.
+        bool queued = false;
+        for (int i = 0; i < 10000 && !queued; ++i) {
+            const auto length =
+                co_await command(redis::command("LLEN", "keyedpool:lock:{" + resource + "}:queue"));
+            queued = length.as_integer() > 0;
+        }
+        EXPECT_TRUE(queued) << "the waiter never took its place in the Redis queue";
+    }
+
+    static RedisServer* server_;
+    QuietLogger quiet_;
+    asio::io_context io_;
+};
+RedisServer* LockHandOffTest::server_ = nullptr;
+
+// The waiter's only request is the try that queued it: the release hands it the lock, with the
+// next fencing token, and it returns owning it (before, it sent a second acquire when woken).
+TEST_F(LockHandOffTest, AReleaseHandsTheLockToTheWaiterWhichReturnsWithoutAnotherRequest) {
+    auto holder_service = make_service();
+    auto waiter_service = make_service();
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        {
+            // Once before, so the waiter's service is already subscribed to the channel (its
+            // first SUBSCRIBE, when confirmed, makes it try once more: a release could have come
+            // before the subscription was live).
+            auto held = co_await holder_service->async_try_lock("handed", 10s);
+            std::optional<std::pair<error_code, LockGuard>> first;
+            co_await queue_waiter(*waiter_service, "handed", first);
+            co_await held.async_release();
+            EXPECT_TRUE(co_await eventually([&] { return first.has_value(); }));
+            if (first) {
+                co_await first->second.async_release();
+            }
+        }
+        auto held = co_await holder_service->async_try_lock("handed", 10s);
+        std::optional<std::pair<error_code, LockGuard>> waiter;
+        co_await queue_waiter(*waiter_service, "handed", waiter);
+        const auto requests = waiter_service->lock_requests_sent();
+        const auto holder_fence = held.fencing_token();
+        co_await held.async_release();
+        EXPECT_TRUE(co_await eventually([&] { return waiter.has_value(); }));
+        if (!waiter) {
+            co_return;
+        }
+        auto& [ec, guard] = *waiter;
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_TRUE(guard.owns_lock());
+        EXPECT_EQ(guard.fencing_token(), holder_fence + 1);
+        EXPECT_EQ(waiter_service->lock_requests_sent(), requests)
+            << "the woken waiter asked for the lock again";
+        EXPECT_GE(guard.valid_until() - clock::now(), 5s) << "valid for at least half its lease";
+        const auto owner = co_await command(redis::command("GET", "keyedpool:lock:{handed}"));
+        EXPECT_FALSE(owner.is_nil());
+        co_await guard.async_release();
+        const auto after = co_await command(redis::command("EXISTS", "keyedpool:lock:{handed}"));
+        EXPECT_EQ(after.as_integer(), 0) << "released, with nobody left to hand it to";
+    });
+}
+
+// A token ahead in the queue whose place expired (its process stopped trying) is passed over:
+// the lock goes to the live waiter behind it, not to a dead one for a whole lease.
+TEST_F(LockHandOffTest, AHandOverSkipsAWaiterWhosePlaceExpired) {
+    auto holder_service = make_service();
+    auto waiter_service = make_service();
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto held = co_await holder_service->async_try_lock("skips", 10s);
+        std::optional<std::pair<error_code, LockGuard>> waiter;
+        co_await queue_waiter(*waiter_service, "skips", waiter);
+        // A dead waiter at the head: its place expired at server time 1 ms.
+        co_await command(redis::command("LPUSH", "keyedpool:lock:{skips}:queue", "dead"));
+        co_await command(redis::command("ZADD", "keyedpool:lock:{skips}:queued", 1, "dead"));
+        co_await command(redis::command("HSET", "keyedpool:lock:{skips}:leases", "dead", 60000));
+        co_await held.async_release();
+        EXPECT_TRUE(co_await eventually([&] { return waiter.has_value(); }));
+        if (!waiter) {
+            co_return;
+        }
+        EXPECT_FALSE(waiter->first) << waiter->first.message();
+        const auto owner = co_await command(redis::command("GET", "keyedpool:lock:{skips}"));
+        EXPECT_NE(owner.text(), "dead") << "handed to a dead waiter";
+        const auto leftovers = co_await command(
+            redis::command("EXISTS", "keyedpool:lock:{skips}:queue",
+                           "keyedpool:lock:{skips}:queued", "keyedpool:lock:{skips}:leases"));
+        EXPECT_EQ(leftovers.as_integer(), 0) << "the dead waiter's entries were left behind";
+        co_await waiter->second.async_release();
+    });
+}
+
+}  // namespace
+}  // namespace keyedpool::test
