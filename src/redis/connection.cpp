@@ -132,12 +132,23 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         const auto deadline = config.command_timeout > clock::duration::zero()
                                   ? now + config.command_timeout
                                   : clock::time_point::max();
+        const bool in_flight_before = commands.has_written() || writing_now;
         commands.push({id, std::move(handler), std::move(payload), deadline, caller_deadline});
         commands_sent.fetch_add(1, std::memory_order_relaxed);
         if (watched) {
             watch();
         }
-        start_write();
+        if (!in_flight_before) {
+            start_write();  // a lone command: on the wire now
+        } else if (!flush_posted) {
+            // Others are on the way: let the commands issued meanwhile join this one in a
+            // single write (pipelining) instead of a system call each.
+            flush_posted = true;
+            asio::post(strand, [self = shared_from_this()] {
+                self->flush_posted = false;
+                self->start_write();
+            });
+        }
     }
 
     /// A cancellation of command `id` arrived (see `async_exec`). On the strand.
@@ -155,8 +166,25 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         writing_now = true;
         in_flight.clear();
         commands.take_unwritten(in_flight);
+        // Straight to the socket (non-blocking) first: usually it takes everything, and no
+        // completion handler runs. Whatever it does not take goes out asynchronously.
+        error_code write_ec;
+        std::size_t written = socket.write_some(asio::buffer(in_flight), write_ec);
+        if (write_ec == asio::error::would_block || write_ec == asio::error::try_again) {
+            write_ec = {};
+            written = 0;
+        }
+        if (write_ec) {
+            writing_now = false;
+            fail(ResultCode::io_error, write_ec.message());
+            return;
+        }
+        if (written == in_flight.size()) {
+            writing_now = false;
+            return;  // on the strand: nothing was queued meanwhile
+        }
         asio::async_write(
-            socket, asio::buffer(in_flight),
+            socket, asio::buffer(in_flight) + written,
             asio::bind_executor(strand, [self = shared_from_this()](error_code ec, std::size_t) {
                 self->writing_now = false;
                 if (ec) {
@@ -189,6 +217,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             silent_since = clock::now();
         }
         parser.feed({read_buffer.data(), n});
+        // These bytes can only answer commands written before they were read: a handler that
+        // runs inline below may write a new command, which must not take a reply already here.
+        answerable = commands.written_count();
         for (;;) {
             error_code parse_ec;
             auto reply = parser.next(parse_ec);
@@ -221,10 +252,11 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
         ExecHandler handler;
-        if (!commands.pop_answered(handler)) {
+        if (answerable == 0 || !commands.pop_answered(handler)) {
             fail(ResultCode::protocol_error, "a reply arrived that no command asked for");
             return;
         }
+        --answerable;
         if (!handler) {
             return;  // its command was cancelled after it was written: the reply is dropped
         }
@@ -232,7 +264,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         if (ec) {
             logger()->debug("keyedpool.redis: error reply: {}", reply.text());
         }
-        complete(std::move(handler), ec, std::move(reply));
+        complete_now(std::move(handler), ec, std::move(reply));
     }
 
     // ---- deadlines: command_timeout, callers' deadlines and the health check, on one timer ------
@@ -319,6 +351,13 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         asio::post(strand, asio::append(std::move(handler), ec, std::move(reply)));
     }
 
+    /// Completes a command's handler with its reply, from the read loop (never inside the call
+    /// that issued the command): dispatched, so it runs at once when its executor is free (a
+    /// coroutine resumes without another trip through the scheduler), else queued there.
+    void complete_now(ExecHandler handler, error_code ec, Reply reply) {
+        asio::dispatch(strand, asio::append(std::move(handler), ec, std::move(reply)));
+    }
+
     /// TCP keepalive after `health_check_interval` of silence (see ConnectionConfig).
     void enable_keepalive() {
         const auto interval =
@@ -347,7 +386,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     detail::CommandQueue commands;
     std::string in_flight;  // being written
     bool writing_now = false;
-    bool socket_ready = false;  // connected: writes may start
+    bool flush_posted = false;   // a start_write is posted: commands queued meanwhile join it
+    std::size_t answerable = 0;  // in on_read: written commands the bytes read can answer
+    bool socket_ready = false;   // connected: writes may start
     bool closed = false;
     PushHandler on_push;
     std::array<char, 16 * 1024> read_buffer{};
@@ -407,6 +448,7 @@ asio::awaitable<void> handshake(std::shared_ptr<Connection::Impl> impl) {
         co_await asio::async_connect(impl->socket, endpoints, asio::use_awaitable);
     }
     impl->socket.set_option(tcp::no_delay(true));
+    impl->socket.non_blocking(true);  // start_write's direct write_some must never block
     impl->enable_keepalive();
     impl->socket_ready = true;
     impl->connected.store(true);
@@ -499,8 +541,10 @@ void Connection::exec_erased(std::vector<std::string> command,
             }
         });
     }
-    asio::post(impl->strand, [impl, id, deadline, payload = std::move(payload),
-                              handler = std::move(handler)]() mutable {
+    // Dispatched: when the strand is free the command is queued and written from here (exec
+    // never completes a handler inline).
+    asio::dispatch(impl->strand, [impl, id, deadline, payload = std::move(payload),
+                                  handler = std::move(handler)]() mutable {
         impl->exec(id, std::move(payload), deadline, std::move(handler));
     });
 }
