@@ -270,7 +270,9 @@ void LockGuard::release_erased(asio::any_completion_handler<void(error_code)> ha
             if (e) {
                 ec = ResultCode::io_error;
             }
-            asio::post(strand, asio::append(std::move(handler), ec));
+            // co_spawn completes here only after a context switch (it posts when the release
+            // never suspended), so this is never inside the initiating call: dispatch.
+            asio::dispatch(strand, asio::append(std::move(handler), ec));
         });
 }
 
