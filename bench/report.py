@@ -367,22 +367,23 @@ lines += [
     " What is left of the first-build time is malloc under 100,000 live flights and the strand"
     " hops; `build_on_strand = false` halves it for single-threaded executors.",
     "- **Redis uncontended pairs/s**: a pair is two round trips of a Lua script against one plain"
-    " SET per round trip for the baseline, so 50% is the ceiling. The server's own accounting"
+    " SET per round trip for the baseline, so 0.5× is the ceiling. The server's own accounting"
     " (`INFO commandstats`) puts an EVALSHA of our scripts at ≈ 21–24 µs of server time against"
-    " ≈ 2 µs for a SET, i.e. ≈ 45 µs of the ≈ 300 µs budget a 45% pair has; our client's"
-    " per-operation work (local queue, strand hops, guard) and the scheduler on 2 shared cores take"
-    " the rest. The peers quoted in the design brief (35–41%) pay the same script cost.",
+    " ≈ 2 µs for a SET. Client CPU (getrusage, user + system) is mostly the kernel's: `perf` puts"
+    " ≈ 2/3 of it in scheduling and socket wake-ups, which each round trip pays. System calls are"
+    " counted by `strace -c -f` over the whole benchmark run (6,000 pairs; connecting adds well"
+    " under 1%): per pair 2 `sendto`, 2 `recvfrom` with data plus about one that finds nothing"
+    " yet (Asio's speculative read), and `epoll_wait` — 2 that block for the replies and about"
+    " 2 more from handler hops the local queue requires.",
     "- **Redis, 4 processes × 4**: four client processes and `redis-server` share 2 cores, so the"
-    " process whose turn is published is often not running when the message arrives: hand-off p50"
+    " process the lock is handed to is often not running when the message arrives: hand-off p50"
     f" is {handoff_rtts.get('four', '?')} SET round trips there against"
     f" {handoff_rtts.get('one', '?')} in one process, and the worst wait stays within 2× of"
-    " first-come-first-served. With one contender per process"
-    " (`tests/integration/redis_process_test.cpp`) an acquisition costs exactly 3.00 lock requests"
-    " (the try that queues, the acquire when its turn is published, the release). The few hundredths"
-    " above 3 are one extra try per process, made when its first waiter registers before the"
-    " process's SUBSCRIBE to the release channel is confirmed (a release in that window could be"
-    " missed, so it checks once more). An earlier excess of ≈ 0.15 came from forked processes"
-    " drawing the same lock tokens (the generator is now reseeded after fork).",
+    " first-come-first-served. A release hands the lock straight to the head of the Redis queue"
+    " (its token, its lease, the next fencing token) and publishes it, so an acquisition costs 2"
+    " lock requests: the try that queues and the release that hands over (3 before, when the"
+    " woken waiter sent its own acquire). With one contender per process"
+    " (`tests/integration/redis_process_test.cpp`) it is asserted.",
     "- **Two-thread hot key**: both threads take the same shard mutex and bump the same"
     " `shared_ptr` count; spread over 1,000 keys, the 16 shards keep `try_get` well under the"
     " single-mutex baseline.",

@@ -92,8 +92,10 @@ void validate(const ConnectionConfig& config);
 /// One TCP connection to a Redis server, shared by any number of concurrent callers.
 ///
 /// Commands issued concurrently are pipelined: they are written in the order `async_exec` was
-/// called, batched into as few writes as possible, and each completes with its own reply, matched
-/// in order. Error replies complete with the code their leading word maps to (`Reply::error_code`,
+/// called, and each completes with its own reply, matched in order. A command issued while none is
+/// on the way is written at once, from `async_exec` (no handler hop); commands issued while others
+/// are on the way are batched into one write. A reply completes its command by dispatch from the
+/// read loop, so a coroutine waiting on it resumes without another trip through the scheduler. Error replies complete with the code their leading word maps to (`Reply::error_code`,
 /// e.g. NOAUTH → `ResultCode::auth_failed`, LOADING → `ResultCode::server_busy`) and still carry
 /// the reply, whose text is the server's.
 ///
