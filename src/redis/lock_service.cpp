@@ -499,11 +499,12 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         auto executor = co_await asio::this_coro::executor;
 
         // 1. Queue locally: one contender per resource and process.
-        auto [queue_ec, hold] = co_await detail::queue_locally(
+        auto queued_locally = co_await detail::queue_locally(
             self->local_queue, resource, options, try_only, deadline, *TimeSource::steady());
-        if (queue_ec) {
-            co_return Acquired{queue_ec, LockGuard{}};
+        if (queued_locally.first) {
+            co_return Acquired{queued_locally.first, LockGuard{}};
         }
+        auto hold = std::move(queued_locally.second);  // not a structured binding: captured below
 
         // 2. Contend in Redis: try, subscribe, try again, sleep until a release message (or the
         //    holder's lease, our deadline, or the re-check interval).
