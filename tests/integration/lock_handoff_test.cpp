@@ -155,5 +155,51 @@ TEST_F(LockHandOffTest, AHandOverSkipsAWaiterWhosePlaceExpired) {
     });
 }
 
+// The waiter the lock is handed to is cancelled at that very moment (the hand-over message and the
+// cancellation race): whichever wins, the lock reaches the next waiter at once — given back by the
+// cancelled waiter's clean-up (the abandon script hands it on), or released by it if the hand-over
+// won — and is never left with a token nobody uses.
+TEST_F(LockHandOffTest, AWaiterCancelledAsTheLockIsHandedToItPassesItOn) {
+    auto holder_service = make_service();
+    auto first_service = make_service();
+    auto second_service = make_service();
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto held = co_await holder_service->async_try_lock("passed-on", 10s);
+        asio::cancellation_signal cancel_first;
+        std::optional<std::pair<error_code, LockGuard>> first;
+        first_service->async_lock(
+            "passed-on", LockOptions{.wait = 5s, .lease = 10s},
+            asio::bind_cancellation_slot(cancel_first.slot(), [&](error_code ec, LockGuard g) {
+                first.emplace(ec, std::move(g));
+            }));
+        bool first_queued = false;
+        for (int i = 0; i < 10000 && !first_queued; ++i) {
+            first_queued =
+                (co_await command(redis::command("LLEN", "keyedpool:lock:{passed-on}:queue")))
+                    .as_integer() == 1;
+        }
+        EXPECT_TRUE(first_queued);
+        std::optional<std::pair<error_code, LockGuard>> second;
+        co_await queue_waiter(*second_service, "passed-on", second);
+
+        co_await held.async_release();  // hands the lock to the first waiter...
+        cancel_first.emit(asio::cancellation_type::terminal);  // ...which is cancelled meanwhile
+        EXPECT_TRUE(co_await eventually([&] { return first.has_value(); }));
+        if (first) {
+            RecordProperty("cancelled_waiter_got",
+                           first->first ? first->first.message() : "the lock");
+            if (!first->first) {
+                co_await first->second.async_release();  // the hand-over won: it held the lock
+            }
+        }
+        EXPECT_TRUE(co_await eventually([&] { return second.has_value(); }))
+            << "the lock did not reach the next waiter (stuck with the cancelled one)";
+        if (second) {
+            EXPECT_FALSE(second->first) << second->first.message();
+            co_await second->second.async_release();
+        }
+    });
+}
+
 }  // namespace
 }  // namespace keyedpool::test
