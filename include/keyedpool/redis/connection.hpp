@@ -95,9 +95,10 @@ void validate(const ConnectionConfig& config);
 /// called, and each completes with its own reply, matched in order. A command issued while none is
 /// on the way is written at once, from `async_exec` (no handler hop); commands issued while others
 /// are on the way are batched into one write. A reply completes its command by dispatch from the
-/// read loop, so a coroutine waiting on it resumes without another trip through the scheduler. Error replies complete with the code their leading word maps to (`Reply::error_code`,
-/// e.g. NOAUTH → `ResultCode::auth_failed`, LOADING → `ResultCode::server_busy`) and still carry
-/// the reply, whose text is the server's.
+/// read loop, so a coroutine waiting on it resumes without another trip through the scheduler.
+/// Error replies complete with the code their leading word maps to (`Reply::error_code`, e.g.
+/// NOAUTH → `ResultCode::auth_failed`, LOADING → `ResultCode::server_busy`) and still carry the
+/// reply, whose text is the server's.
 ///
 /// When the connection fails (I/O error, the server closes it, it sends something that is not
 /// RESP2 or is larger than `max_reply_bytes`, or it stays silent past `command_timeout` or the
