@@ -67,8 +67,6 @@ class CommandQueue {
     bool empty() const noexcept { return commands_.empty(); }
     std::size_t size() const noexcept { return commands_.size(); }
     bool has_unwritten() const noexcept { return written_ < commands_.size(); }
-    /// True while written commands wait for their replies.
-    bool has_written() const noexcept { return written_ > 0; }
     /// How many written commands wait for their replies.
     std::size_t written_count() const noexcept { return written_; }
 

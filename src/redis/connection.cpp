@@ -132,7 +132,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         const auto deadline = config.command_timeout > clock::duration::zero()
                                   ? now + config.command_timeout
                                   : clock::time_point::max();
-        const bool in_flight_before = commands.has_written() || writing_now;
+        const bool in_flight_before = commands.written_count() > 0 || writing_now;
         commands.push({id, std::move(handler), std::move(payload), deadline, caller_deadline});
         commands_sent.fetch_add(1, std::memory_order_relaxed);
         if (watched) {

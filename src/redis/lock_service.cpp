@@ -127,43 +127,29 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     // ---- requests, each bounded by a deadline ---------------------------------------------
 
-    /// Runs `operation` (deferred, completing with `(error_code, T)`) until `deadline`, on the
-    /// calling coroutine's executor, which must be a strand when the context has several threads:
-    /// `ResultCode::timeout` when the deadline comes first, `operation_aborted` when the caller's
-    /// coroutine was cancelled. Either way the operation is cancelled (a command not written yet
-    /// is dropped; the reply of one already written is dropped when it comes).
-    template <typename T, typename Operation>
-    static asio::awaitable<std::pair<error_code, T>> within(clock::time_point deadline,
-                                                            Operation operation) {
-        if (deadline == clock::time_point::max()) {
-            auto [ec, value] = co_await std::move(operation)(asio::as_tuple(asio::use_awaitable));
-            co_return std::pair{ec, std::move(value)};
-        }
-        asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-        auto [order, ec, value, timer_ec] =
-            co_await asio::experimental::make_parallel_group(std::move(operation),
-                                                             timer.async_wait(asio::deferred))
-                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-        (void)timer_ec;
-        const auto cancellation = co_await asio::this_coro::cancellation_state;
-        if (cancellation.cancelled() != asio::cancellation_type::none) {
-            co_return std::pair{error_code(asio::error::operation_aborted), T{}};
-        }
-        if (order[0] == 1) {
-            co_return std::pair{error_code(ResultCode::timeout), T{}};
-        }
-        co_return std::pair{ec, std::move(value)};
-    }
-
     /// The connection for `role`: the cached one at once, else waits for its build until
-    /// `deadline`.
+    /// `deadline` (`ResultCode::timeout`; `operation_aborted` when the caller was cancelled).
+    /// On the calling coroutine's executor, which is a strand: the build and the timer complete
+    /// there, so the group's cancellation of the loser never races the winner.
     asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> connection(
         const std::string& role, clock::time_point deadline) {
         if (auto cached = connections.try_get(role)) {
             co_return std::pair{error_code{}, std::move(cached)};
         }
-        co_return co_await within<std::shared_ptr<Connection>>(
-            deadline, connections.async_get(role, asio::deferred));
+        asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+        auto [order, ec, built, timer_ec] =
+            co_await asio::experimental::make_parallel_group(
+                connections.async_get(role, asio::deferred), timer.async_wait(asio::deferred))
+                .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+        (void)timer_ec;
+        const auto cancellation = co_await asio::this_coro::cancellation_state;
+        if (cancellation.cancelled() != asio::cancellation_type::none) {
+            co_return std::pair{error_code(asio::error::operation_aborted), nullptr};
+        }
+        if (order[0] == 1) {
+            co_return std::pair{error_code(ResultCode::timeout), nullptr};
+        }
+        co_return std::pair{ec, std::move(built)};
     }
 
     /// A command bounded by `deadline` (the connection's own deadline: no timer of ours); the

@@ -5,6 +5,7 @@
 // server does: one that never answers or stops answering half-way (a scripted fake), a real
 // redis-server frozen with SIGSTOP, and a waiter cancelled at each point where `async_lock` can
 // suspend.
+#include "awaiting.hpp"
 #include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
@@ -28,24 +29,6 @@ using boost::system::error_code;
 using redis::RedisLockService;
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
-
-asio::awaitable<void> sleep_for(clock::duration d) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, d);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
-/// Waits (in 1 ms steps) until `condition()` holds; false if it did not within `limit`.
-template <typename Condition>
-asio::awaitable<bool> eventually(Condition condition, clock::duration limit = 10s) {
-    const auto until = clock::now() + limit;
-    while (!condition()) {
-        if (clock::now() > until) {
-            co_return false;
-        }
-        co_await sleep_for(1ms);
-    }
-    co_return true;
-}
 
 /// A lock operation the test can cancel; `result` is set when it completes.
 struct PendingLock {
@@ -179,10 +162,8 @@ class FrozenServerTest : public ::testing::Test {
 
     /// Whether `key` exists, asked on a connection of its own.
     asio::awaitable<bool> exists(const std::string& key) {
-        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_->config());
-        auto reply = co_await c->async_exec(redis::command("EXISTS", key));
-        c->close();
-        co_return reply.as_integer() == 1;
+        co_return (co_await one_command(server_->config(), redis::command("EXISTS", key)))
+                .as_integer() == 1;
     }
 
     static RedisServer* server_;
@@ -269,10 +250,8 @@ class WaiterBookkeepingTest : public FrozenServerTest {
 
     /// The release channels with a subscriber, as the server counts them.
     asio::awaitable<std::vector<std::string>> subscribed_channels() {
-        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_->config());
-        auto reply =
-            co_await c->async_exec(redis::command("PUBSUB", "CHANNELS", "keyedpool:lock:*"));
-        c->close();
+        const auto reply = co_await one_command(
+            server_->config(), redis::command("PUBSUB", "CHANNELS", "keyedpool:lock:*"));
         std::vector<std::string> names;
         for (const auto& element : reply.elements()) {
             names.push_back(element.text());

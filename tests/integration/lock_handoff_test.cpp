@@ -4,6 +4,7 @@
 // The direct hand-over of RedisLockService: a release gives the lock to the first live waiter in
 // the Redis queue, which returns owning it without another request; waiters whose place expired
 // are skipped. Against a real redis-server, two services standing for two processes.
+#include "awaiting.hpp"
 #include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
@@ -41,21 +42,7 @@ class LockHandOffTest : public ::testing::Test {
     }
 
     asio::awaitable<redis::Reply> command(std::vector<std::string> arguments) {
-        auto c = co_await redis::Connection::async_connect(io_.get_executor(), server_->config());
-        auto reply = co_await c->async_exec(std::move(arguments));
-        c->close();
-        co_return reply;
-    }
-
-    /// Waits (1 ms steps) until `condition()` holds, at most 10 s.
-    template <typename Condition>
-    asio::awaitable<bool> eventually(Condition condition) {
-        const auto until = clock::now() + 10s;
-        while (!condition() && clock::now() < until) {
-            asio::steady_timer tick(io_, 1ms);
-            co_await tick.async_wait(asio::use_awaitable);
-        }
-        co_return condition();
+        return one_command(server_->config(), std::move(arguments));
     }
 
     /// Starts a waiter on `service` and returns once its first attempt has queued it.
