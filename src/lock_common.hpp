@@ -38,9 +38,8 @@ queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions&
     namespace asio = boost::asio;
     using Result = std::pair<boost::system::error_code, LocalQueue::Guard>;
     if (try_only || options.wait == std::chrono::steady_clock::duration::zero()) {
-        auto [ec, guard] =
-            co_await queue.async_try_lock(resource, asio::as_tuple(asio::use_awaitable));
-        if (ec) {
+        auto guard = queue.try_lock(resource);  // no handler hop: the Redis request follows at once
+        if (!guard) {
             co_return Result{try_only ? ResultCode::lock_busy : ResultCode::lock_timeout,
                              LocalQueue::Guard{}};
         }

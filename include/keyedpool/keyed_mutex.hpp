@@ -10,18 +10,18 @@
 #include <keyedpool/result_code.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/compose.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -29,8 +29,9 @@ namespace keyedpool {
 
 /// A family of asynchronous mutexes, one per key. Locks on different keys never wait on each other.
 ///
-/// The map from key to mutex is owned by a strand: finding or creating a key's entry is a short
-/// step on that strand, then the lock itself is awaited off the strand. An entry exists only while
+/// The map from key to mutex is guarded by a plain mutex, held only to find, create or drop a key's
+/// entry (never while waiting): a lock that is free is taken, and a guard released, without a
+/// handler hop. The lock itself is awaited on the key's `AsyncMutex`. An entry exists only while
 /// someone holds or waits for its lock, so memory follows the number of keys in use, not the number
 /// of keys ever seen.
 ///
@@ -44,16 +45,16 @@ class KeyedMutex {
     struct Entry {
         explicit Entry(const boost::asio::any_io_executor& executor) : mutex(executor) {}
         AsyncMutex mutex;
-        std::size_t users = 0;  // holders + waiters; touched only on the strand
+        std::size_t users = 0;  // holders + waiters; guarded by State::map_mutex
     };
     using Map = std::unordered_map<Key, Entry, Hash, KeyEqual>;
     using Node = typename Map::value_type;  // node addresses are stable until erased
 
     struct State {
-        explicit State(const boost::asio::any_io_executor& ex)
-            : executor(ex), strand(boost::asio::make_strand(ex)) {}
+        explicit State(boost::asio::any_io_executor ex) : executor(std::move(ex)) {}
 
-        Node& acquire_entry(const Key& key) {  // on the strand
+        Node& acquire_entry(const Key& key) {
+            std::lock_guard lock(map_mutex);
             auto it = map.find(key);
             if (it == map.end()) {
                 it = map.emplace(std::piecewise_construct, std::forward_as_tuple(key),
@@ -65,24 +66,18 @@ class KeyedMutex {
             return *it;
         }
 
-        void release_entry(Node& node) {  // on the strand
+        void release_entry(Node& node) {
+            std::lock_guard lock(map_mutex);
             if (--node.second.users == 0) {
                 map.erase(node.first);
                 size.fetch_sub(1, std::memory_order_relaxed);
             }
         }
 
-        // Called from any thread: hops to the strand to drop the reference.
-        static void post_release(std::shared_ptr<State> state, Node* node) {
-            auto& strand = state->strand;
-            boost::asio::post(strand,
-                              [state = std::move(state), node] { state->release_entry(*node); });
-        }
-
         boost::asio::any_io_executor executor;
-        boost::asio::strand<boost::asio::any_io_executor> strand;
-        Map map;                           // guarded by strand
-        std::atomic<std::size_t> size{0};  // map.size(), readable from any thread
+        std::mutex map_mutex;              // held only to find, create or drop an entry
+        Map map;                           // guarded by map_mutex
+        std::atomic<std::size_t> size{0};  // map.size(), readable without the mutex
     };
 
   public:
@@ -115,7 +110,8 @@ class KeyedMutex {
         void unlock() noexcept {
             if (Node* node = std::exchange(node_, nullptr)) {
                 node->second.mutex.unlock();
-                State::post_release(std::move(state_), node);
+                state_->release_entry(*node);
+                state_.reset();
             }
         }
 
@@ -146,24 +142,33 @@ class KeyedMutex {
             LockOp{state_, std::move(key)}, token, state_->executor);
     }
 
-    /// Takes the lock of `key` only if nobody holds or waits for it; never waits. Handler
-    /// signature: `void(boost::system::error_code, KeyedMutex::Guard)`: success (the guard owns
-    /// the lock) or `ResultCode::lock_busy`. Never completes inline.
+    /// Takes the lock of `key` now if nobody holds or waits for it: a guard that owns the lock, or
+    /// an empty guard. Never waits, never runs a handler.
+    Guard try_lock(const Key& key) {
+        Node& node = state_->acquire_entry(key);
+        if (node.second.mutex.try_lock()) {
+            return Guard{state_, &node};
+        }
+        state_->release_entry(node);
+        return Guard{};
+    }
+
+    /// `try_lock` as an asynchronous operation. Handler signature:
+    /// `void(boost::system::error_code, KeyedMutex::Guard)`: success (the guard owns the lock) or
+    /// `ResultCode::lock_busy`. Never completes inline.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     auto async_try_lock(Key key, CompletionToken&& token = {}) {
         return boost::asio::async_compose<CompletionToken, void(boost::system::error_code, Guard)>(
-            TryLockOp{state_, std::move(key)}, token, state_->executor);
+            TryLockOp{this, std::move(key)}, token, state_->executor);
     }
 
     /// Completes every lock currently waiting, on any key, with `operation_aborted`. Locks held
     /// stay held; later `async_lock` calls wait as usual.
     void cancel_waiters() {
-        auto state = state_;
-        boost::asio::dispatch(state->strand, [state] {
-            for (auto& node : state->map) {
-                node.second.mutex.cancel_waiters();
-            }
-        });
+        std::lock_guard lock(state_->map_mutex);
+        for (auto& node : state_->map) {
+            node.second.mutex.cancel_waiters();
+        }
     }
 
     /// Number of keys that currently have an entry (held or waited for). For diagnostics and tests;
@@ -171,34 +176,30 @@ class KeyedMutex {
     std::size_t size() const noexcept { return state_->size.load(std::memory_order_relaxed); }
 
   private:
-    struct OnStrand {};
-
     struct LockOp {
         std::shared_ptr<State> state;
         Key key;
         Node* node = nullptr;
 
         template <typename Self>
-        void operator()(Self& self) {  // initiation: hop to the strand
+        void operator()(Self& self) {
             self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-            auto& strand = state->strand;
-            boost::asio::dispatch(strand, [self = std::move(self)]() mutable { self(OnStrand{}); });
-        }
-
-        template <typename Self>
-        void operator()(Self& self, OnStrand) {
             if (self.cancelled() != boost::asio::cancellation_type::none) {
-                self.complete(boost::asio::error::operation_aborted, Guard{});
+                boost::asio::post(boost::asio::append(
+                    std::move(self),
+                    boost::system::error_code(boost::asio::error::operation_aborted)));
                 return;
             }
             node = &state->acquire_entry(key);
-            node->second.mutex.async_lock(std::move(self));
+            node->second.mutex.async_lock(std::move(self));  // never completes inline
         }
 
         template <typename Self>
         void operator()(Self& self, boost::system::error_code ec) {
             if (ec) {
-                State::post_release(state, node);
+                if (node != nullptr) {
+                    state->release_entry(*node);
+                }
                 self.complete(ec, Guard{});
                 return;
             }
@@ -207,24 +208,20 @@ class KeyedMutex {
     };
 
     struct TryLockOp {
-        std::shared_ptr<State> state;
+        KeyedMutex* mutex;
         Key key;
 
         template <typename Self>
-        void operator()(Self& self) {  // post, not dispatch: never complete inside the initiation
-            auto& strand = state->strand;
-            boost::asio::post(strand, [self = std::move(self)]() mutable { self(OnStrand{}); });
+        void operator()(Self& self) {  // posted: never complete inside the initiation
+            Guard guard = mutex->try_lock(key);
+            const boost::system::error_code ec =
+                guard ? boost::system::error_code{} : make_error_code(ResultCode::lock_busy);
+            boost::asio::post(boost::asio::append(std::move(self), ec, std::move(guard)));
         }
 
         template <typename Self>
-        void operator()(Self& self, OnStrand) {
-            Node& node = state->acquire_entry(key);
-            if (node.second.mutex.try_lock()) {
-                self.complete({}, Guard{state, &node});
-                return;
-            }
-            state->release_entry(node);
-            self.complete(ResultCode::lock_busy, Guard{});
+        void operator()(Self& self, boost::system::error_code ec, Guard guard) {
+            self.complete(ec, std::move(guard));
         }
     };
 

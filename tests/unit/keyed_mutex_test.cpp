@@ -59,6 +59,42 @@ TEST(KeyedMutex, SameKeyIsExclusiveUntilTheGuardGoes) {
     EXPECT_EQ(mutex.size(), 0u);
 }
 
+// The uncontended path of a lock service: taking a free key and giving it back run no handler
+// (each would be a trip through the event loop, an epoll_wait, before the request can go out).
+TEST(KeyedMutex, TryLockAndReleaseRunNoHandler) {
+    asio::io_context io;
+    Mutex mutex(io.get_executor());
+    Mutex::Guard guard = mutex.try_lock(5);
+    ASSERT_TRUE(guard.owns_lock());
+    EXPECT_EQ(mutex.size(), 1u);
+    EXPECT_FALSE(mutex.try_lock(5)) << "a held key was taken twice";
+    EXPECT_TRUE(mutex.try_lock(6)) << "another key waited for key 5";
+    EXPECT_EQ(mutex.size(), 1u) << "the busy try and key 6's guard left entries behind";
+    guard.unlock();
+    EXPECT_EQ(mutex.size(), 0u) << "the entry outlived its last guard until a handler ran";
+    EXPECT_EQ(io.poll(), 0u) << "try_lock or the release queued handlers";
+}
+
+// A waiter queued behind a try_lock holder is handed the lock when that guard goes.
+TEST(KeyedMutex, TryLockHolderHandsOverToAWaiter) {
+    asio::io_context io;
+    Mutex mutex(io.get_executor());
+    Mutex::Guard holder = mutex.try_lock(1);
+    std::optional<Mutex::Guard> waiter;
+    mutex.async_lock(1, [&](error_code ec, Mutex::Guard g) {
+        EXPECT_FALSE(ec);
+        waiter = std::move(g);
+    });
+    poll(io);
+    EXPECT_FALSE(waiter);
+    holder.unlock();
+    poll(io);
+    ASSERT_TRUE(waiter && waiter->owns_lock());
+    EXPECT_FALSE(mutex.try_lock(1));
+    waiter.reset();
+    EXPECT_EQ(mutex.size(), 0u);
+}
+
 TEST(KeyedMutex, ChurningManyKeysLeavesTheMapEmpty) {
     asio::io_context io;
     Mutex mutex(io.get_executor());
