@@ -30,5 +30,13 @@ if(NOT Boost_FOUND)
         "On Debian 12 install it with: apt-get install libboost1.81-dev "
         "(or run scripts/install-deps.sh).")
 endif()
+# Boost.URL parses Redis URLs; it is a compiled library, in its own Debian package.
+find_package(Boost ${Boost_VERSION} EXACT CONFIG QUIET COMPONENTS url)
+if(NOT TARGET Boost::url)
+    message(FATAL_ERROR
+        "keyedpool needs Boost.URL ${Boost_VERSION} (redis::parse_url). On Debian 12 install it "
+        "with: apt-get install libboost-url1.81-dev (or run scripts/install-deps.sh).")
+endif()
+_keyedpool_find(OpenSSL 3)
 _keyedpool_find(fmt)
 _keyedpool_find(spdlog)

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
     g++ clang cmake ninja-build pkg-config
-    libboost1.81-dev libfmt-dev libspdlog-dev
+    libboost1.81-dev libboost-url1.81-dev libssl-dev openssl libfmt-dev libspdlog-dev
     googletest libgtest-dev libbenchmark-dev
     redis-server redis-tools
     "$@"

@@ -72,6 +72,10 @@ constexpr CodeInfo codes[] = {
     {ResultCode::server_error, "server_error", false,
      "The server rejected the command (wrong arguments or type). Fix the command; retrying will "
      "not help."},
+    {ResultCode::tls_failed, "tls_failed", false,
+     "TLS could not be set up: a certificate or key file could not be loaded, or the handshake "
+     "failed (untrusted certificate, name mismatch, client certificate refused). Fix the "
+     "certificates or the server name; retrying will not help."},
 };
 
 // The table is indexed by value - 1: every enumerator, in order, none missing.
@@ -81,7 +85,7 @@ constexpr bool table_is_complete() {
             return false;
         }
     }
-    return std::size(codes) == static_cast<std::size_t>(ResultCode::server_error);
+    return std::size(codes) == static_cast<std::size_t>(ResultCode::tls_failed);
 }
 static_assert(table_is_complete(), "one row per ResultCode, in value order");
 

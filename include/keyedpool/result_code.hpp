@@ -60,6 +60,10 @@ enum class ResultCode : int {
     /// The server rejected the command itself (e.g. Redis `-ERR` or `-WRONGTYPE`); its text is in
     /// the reply and the log.
     server_error = 19,
+    /// TLS could not be set up: a certificate or key file could not be loaded, or the handshake
+    /// failed (the server's certificate is not trusted or does not carry the expected name, or
+    /// the server refused ours). The cause is logged.
+    tls_failed = 20,
 };
 
 /// The `boost::system` error category of `ResultCode`; its name is "keyedpool".

@@ -5,21 +5,19 @@
 
 #include "command_queue.hpp"
 #include "reply_parser.hpp"
+#include "transport.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/write.hpp>
 
 #include <array>
 #include <atomic>
@@ -27,23 +25,41 @@
 #include <stdexcept>
 #include <unordered_set>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 namespace keyedpool::redis {
 
 namespace asio = boost::asio;
-using asio::ip::tcp;
 using boost::system::error_code;
 using detail::ExecHandler;
 
 void validate(const ConnectionConfig& config) {
-    if (config.host.empty()) {
-        throw std::invalid_argument("ConnectionConfig.host must not be empty");
+    if (config.unix_socket.empty()) {
+        if (config.host.empty()) {
+            throw std::invalid_argument("ConnectionConfig.host must not be empty");
+        }
+        if (config.port == 0) {
+            throw std::invalid_argument("ConnectionConfig.port must not be 0");
+        }
+    } else {
+        // sockaddr_un::sun_path holds 108 bytes, the terminating NUL included.
+        if (config.unix_socket.size() > 107) {
+            throw std::invalid_argument(
+                fmt::format("ConnectionConfig.unix_socket is {} bytes long; a unix socket path "
+                            "holds at most 107",
+                            config.unix_socket.size()));
+        }
+        if (config.unix_socket.find('\0') != std::string::npos) {
+            throw std::invalid_argument("ConnectionConfig.unix_socket must not contain a NUL byte");
+        }
+        if (config.tls.enabled) {
+            throw std::invalid_argument(
+                "ConnectionConfig.tls cannot be used with unix_socket (Redis serves TLS over TCP "
+                "only)");
+        }
     }
-    if (config.port == 0) {
-        throw std::invalid_argument("ConnectionConfig.port must not be 0");
+    if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+        throw std::invalid_argument(
+            "ConnectionConfig.tls.cert_file and tls.key_file go together (a client certificate "
+            "needs its key)");
     }
     if (config.database < 0) {
         throw std::invalid_argument(
@@ -101,7 +117,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
 
     Impl(const executor_type& executor, ConnectionConfig cfg)
         : strand(asio::make_strand(executor)),
-          socket(strand),
+          transport(strand),
           watch_timer(strand),
           config(std::move(cfg)),
           parser(config.max_reply_bytes),
@@ -169,11 +185,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         // Straight to the socket (non-blocking) first: usually it takes everything, and no
         // completion handler runs. Whatever it does not take goes out asynchronously.
         error_code write_ec;
-        std::size_t written = socket.write_some(asio::buffer(in_flight), write_ec);
-        if (write_ec == asio::error::would_block || write_ec == asio::error::try_again) {
-            write_ec = {};
-            written = 0;
-        }
+        const std::size_t written = transport.write_now(asio::buffer(in_flight), write_ec);
         if (write_ec) {
             writing_now = false;
             fail(ResultCode::io_error, write_ec.message());
@@ -183,8 +195,8 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             writing_now = false;
             return;  // on the strand: nothing was queued meanwhile
         }
-        asio::async_write(
-            socket, asio::buffer(in_flight) + written,
+        transport.async_write(
+            asio::buffer(in_flight) + written,
             asio::bind_executor(strand, [self = shared_from_this()](error_code ec, std::size_t) {
                 self->writing_now = false;
                 if (ec) {
@@ -196,7 +208,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void start_read() {
-        socket.async_read_some(
+        transport.async_read_some(
             asio::buffer(read_buffer),
             asio::bind_executor(strand, [self = shared_from_this()](error_code ec, std::size_t n) {
                 self->on_read(ec, n);
@@ -333,12 +345,10 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         closed = true;
         connected.store(false);
         if (ec != asio::error::operation_aborted) {
-            logger()->warn("keyedpool.redis: connection to {}:{} failed: {} ({})", config.host,
-                           config.port, why, ec.message());
+            logger()->warn("keyedpool.redis: connection to {} failed: {} ({})",
+                           detail::describe_endpoint(config), why, ec.message());
         }
-        error_code ignored;
-        socket.shutdown(tcp::socket::shutdown_both, ignored);
-        socket.close(ignored);
+        transport.close();
         watch_armed_at = clock::time_point::max();
         watch_timer.cancel();
         for (auto& handler : commands.take_all()) {
@@ -362,22 +372,11 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     void enable_keepalive() {
         const auto interval =
             std::chrono::ceil<std::chrono::seconds>(config.health_check_interval).count();
-        if (interval <= 0) {
-            return;
-        }
-        error_code ignored;
-        socket.set_option(asio::socket_base::keep_alive(true), ignored);
-        const int idle = static_cast<int>(std::min<long long>(interval, 32767));
-        const int every = std::max(1, idle / 3);
-        const int count = 3;
-        const int fd = socket.native_handle();
-        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &every, sizeof every);
-        (void)::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+        transport.enable_keepalive(static_cast<int>(std::min<long long>(interval, 32767)));
     }
 
     asio::strand<executor_type> strand;
-    tcp::socket socket;
+    detail::Transport transport;
     asio::steady_timer watch_timer;
     clock::time_point watch_armed_at = clock::time_point::max();  // max: not armed
     clock::time_point silent_since{};  // last byte received, or when the server began to owe one
@@ -436,33 +435,36 @@ asio::awaitable<Reply> exec_on(const std::shared_ptr<Connection::Impl>& impl,
 /// Resolves, connects, authenticates, selects. Runs on the connection's strand.
 asio::awaitable<void> handshake(std::shared_ptr<Connection::Impl> impl) {
     const auto& config = impl->config;
-    error_code ec;
-    auto address = asio::ip::make_address(config.host, ec);
-    if (!ec) {
-        co_await impl->socket.async_connect(tcp::endpoint(address, config.port),
-                                            asio::use_awaitable);
-    } else {
-        tcp::resolver resolver(impl->strand);
-        auto endpoints = co_await resolver.async_resolve(config.host, std::to_string(config.port),
-                                                         asio::use_awaitable);
-        co_await asio::async_connect(impl->socket, endpoints, asio::use_awaitable);
-    }
-    impl->socket.set_option(tcp::no_delay(true));
-    impl->socket.non_blocking(true);  // start_write's direct write_some must never block
+    co_await impl->transport.async_connect(config);  // non-blocking: start_write never blocks
     impl->enable_keepalive();
     impl->socket_ready = true;
     impl->connected.store(true);
     impl->start_read();
-    if (!config.password.empty()) {
-        std::vector<std::string> auth{"AUTH"};
-        if (!config.username.empty()) {
-            auth.push_back(config.username);
+    try {
+        if (!config.password.empty()) {
+            std::vector<std::string> auth{"AUTH"};
+            if (!config.username.empty()) {
+                auth.push_back(config.username);
+            }
+            auth.push_back(config.password);
+            co_await exec_on(impl, std::move(auth));
         }
-        auth.push_back(config.password);
-        co_await exec_on(impl, std::move(auth));
-    }
-    if (config.database != 0) {
-        co_await exec_on(impl, command("SELECT", config.database));
+        if (config.database != 0) {
+            co_await exec_on(impl, command("SELECT", config.database));
+        }
+        if (config.tls.enabled && config.password.empty() && config.database == 0) {
+            // With TLS 1.3 the server checks our certificate after the handshake completed on
+            // our side: a refusal shows only when the first exchange fails. Make it happen here.
+            co_await exec_on(impl, command("PING"));
+        }
+    } catch (const boost::system::system_error& e) {
+        if (config.tls.enabled && e.code() == ResultCode::io_error) {
+            throw boost::system::system_error(
+                ResultCode::tls_failed,
+                "the server closed the TLS connection after the handshake (does it require a "
+                "client certificate? tls.cert_file)");
+        }
+        throw;
     }
 }
 
@@ -486,15 +488,15 @@ asio::awaitable<error_code> connect_within_timeout(std::shared_ptr<Connection::I
         ec = e.code().category() == result_category() ? e.code()
                                                       : error_code(ResultCode::connect_failed);
         if (!*timed_out) {
-            logger()->warn("keyedpool.redis: connecting to {}:{} failed: {}", impl->config.host,
-                           impl->config.port, e.what());
+            logger()->warn("keyedpool.redis: connecting to {} failed: {}",
+                           detail::describe_endpoint(impl->config), e.what());
         }
     }
     timer.cancel();
     if (*timed_out) {
         ec = ResultCode::timeout;
-        logger()->warn("keyedpool.redis: connecting to {}:{} timed out", impl->config.host,
-                       impl->config.port);
+        logger()->warn("keyedpool.redis: connecting to {} timed out",
+                       detail::describe_endpoint(impl->config));
     }
     if (ec) {
         impl->fail(asio::error::operation_aborted, "connect failed");

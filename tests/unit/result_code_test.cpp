@@ -14,7 +14,7 @@ namespace keyedpool {
 namespace {
 
 constexpr int first_code = 1;
-constexpr int last_code = static_cast<int>(ResultCode::server_error);
+constexpr int last_code = static_cast<int>(ResultCode::tls_failed);
 
 TEST(ResultCode, CategoryIsNamedKeyedpool) {
     boost::system::error_code ec = ResultCode::timeout;
@@ -44,6 +44,7 @@ TEST(ResultCode, ValuesAreStable) {
     EXPECT_EQ(static_cast<int>(ResultCode::lock_lost), 17);
     EXPECT_EQ(static_cast<int>(ResultCode::not_lock_owner), 18);
     EXPECT_EQ(static_cast<int>(ResultCode::server_error), 19);
+    EXPECT_EQ(static_cast<int>(ResultCode::tls_failed), 20);
 }
 
 TEST(ResultCode, EveryValueHasADistinctNameAndMessage) {
@@ -82,10 +83,10 @@ TEST(ResultCode, TransientClassificationIsAFunctionOfTheCode) {
                       ResultCode::lock_timeout}) {
         EXPECT_TRUE(is_transient(code)) << to_string(code);
     }
-    for (auto code :
-         {ResultCode::cancelled, ResultCode::shutting_down, ResultCode::invalid_argument,
-          ResultCode::forbidden, ResultCode::auth_failed, ResultCode::protocol_error,
-          ResultCode::lock_lost, ResultCode::not_lock_owner, ResultCode::server_error}) {
+    for (auto code : {ResultCode::cancelled, ResultCode::shutting_down,
+                      ResultCode::invalid_argument, ResultCode::forbidden, ResultCode::auth_failed,
+                      ResultCode::protocol_error, ResultCode::lock_lost, ResultCode::not_lock_owner,
+                      ResultCode::server_error, ResultCode::tls_failed}) {
         EXPECT_FALSE(is_transient(code)) << to_string(code);
     }
     EXPECT_FALSE(is_transient(boost::system::error_code{}));

@@ -46,13 +46,42 @@ std::vector<std::string> command(const Arguments&... arguments) {
     return {to_argument(arguments)...};
 }
 
+/// TLS for a connection (`ConnectionConfig::tls`), over OpenSSL. Files are PEM. A file that cannot
+/// be loaded, or a handshake that fails (certificate not trusted, name mismatch, client certificate
+/// refused), fails the connect with `ResultCode::tls_failed`; the cause is in the log.
+struct TlsConfig {
+    /// Speak TLS. Off by default (`rediss://` URLs turn it on).
+    bool enabled = false;
+    /// Verify the server: its certificate chain against the CAs below, and its name (the
+    /// certificate's subjectAltName or common name must match `server_name`). On by default; off
+    /// only for tests against self-signed servers you cannot give a CA for.
+    bool verify_peer = true;
+    /// CA certificates to trust (a PEM file, and/or a directory prepared with `openssl rehash`).
+    /// Both empty: the system's default CAs (Debian's ca-certificates).
+    std::string ca_file;
+    std::string ca_path;
+    /// The name the server's certificate must carry, also sent as SNI (unless it is an IP
+    /// address). Empty: `ConnectionConfig::host`.
+    std::string server_name;
+    /// A client certificate (chain) and its private key, for servers that require one
+    /// (`tls-auth-clients yes`). Both or neither.
+    std::string cert_file;
+    std::string key_file;
+};
+
 /// Where and how to connect. Validated by `Connection::async_connect` (invalid values throw
-/// `std::invalid_argument` naming the field).
+/// `std::invalid_argument` naming the field). `parse_url` (keyedpool/redis/url.hpp) fills one from
+/// a `redis://`, `rediss://` or `unix://` URL.
 struct ConnectionConfig {
-    /// Host name or IP address. Must not be empty.
+    /// Host name or IP address. Must not be empty (unless `unix_socket` is set).
     std::string host = "127.0.0.1";
-    /// TCP port. Must not be 0.
+    /// TCP port. Must not be 0 (unless `unix_socket` is set).
     std::uint16_t port = 6379;
+    /// A unix domain socket path (Redis `unixsocket`): when not empty, the connection goes there
+    /// and `host`/`port` are ignored. At most 107 bytes; not with TLS.
+    std::string unix_socket;
+    /// TLS over TCP (see `TlsConfig`); off by default.
+    TlsConfig tls;
     /// With `password`: `AUTH username password` (Redis 6 ACL). Empty: `AUTH password`.
     std::string username;
     /// Sent with AUTH right after connecting when not empty.
@@ -89,7 +118,8 @@ struct ConnectionConfig {
 /// Throws `std::invalid_argument` naming the first invalid field of `config`.
 void validate(const ConnectionConfig& config);
 
-/// One TCP connection to a Redis server, shared by any number of concurrent callers.
+/// One connection to a Redis server (TCP, TLS over TCP, or a unix domain socket), shared by any
+/// number of concurrent callers.
 ///
 /// Commands issued concurrently are pipelined: they are written in the order `async_exec` was
 /// called, and each completes with its own reply, matched in order. A command issued while none is
@@ -122,7 +152,9 @@ class Connection {
     /// Connects, then authenticates and selects the database as configured.
     /// Handler signature: `void(boost::system::error_code, std::shared_ptr<Connection>)`.
     /// Errors: `ResultCode::connect_failed` (resolve/connect failed; the cause is logged),
-    /// `ResultCode::timeout`, `ResultCode::auth_failed`, or the code of a failed SELECT.
+    /// `ResultCode::tls_failed` (TLS files or handshake; the cause is logged),
+    /// `ResultCode::timeout` (`connect_timeout`, which bounds the TLS handshake too),
+    /// `ResultCode::auth_failed`, or the code of a failed SELECT.
     /// \throws std::invalid_argument if `config` is invalid.
     template <typename CompletionToken = boost::asio::use_awaitable_t<>>
     static auto async_connect(executor_type executor, ConnectionConfig config,

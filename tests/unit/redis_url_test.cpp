@@ -1,0 +1,156 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#include <keyedpool/redis/url.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+namespace keyedpool::redis {
+namespace {
+
+struct Accepted {
+    const char* url;
+    const char* host;
+    std::uint16_t port;
+    const char* unix_socket;
+    bool tls;
+    const char* username;
+    const char* password;
+    int database;
+};
+
+void PrintTo(const Accepted& accepted, std::ostream* out) {
+    *out << accepted.url;
+}
+
+class AcceptedUrl : public ::testing::TestWithParam<Accepted> {};
+
+TEST_P(AcceptedUrl, FillsTheConfig) {
+    const Accepted& want = GetParam();
+    const ConnectionConfig config = parse_url(want.url);
+    EXPECT_EQ(config.host, want.host);
+    EXPECT_EQ(config.port, want.port);
+    EXPECT_EQ(config.unix_socket, want.unix_socket);
+    EXPECT_EQ(config.tls.enabled, want.tls);
+    EXPECT_EQ(config.username, want.username);
+    EXPECT_EQ(config.password, want.password);
+    EXPECT_EQ(config.database, want.database);
+    EXPECT_NO_THROW(validate(config));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Forms, AcceptedUrl,
+    ::testing::Values(
+        Accepted{"redis://localhost", "localhost", 6379, "", false, "", "", 0},
+        Accepted{"redis://127.0.0.1:6380", "127.0.0.1", 6380, "", false, "", "", 0},
+        Accepted{"redis://127.0.0.1:6380/", "127.0.0.1", 6380, "", false, "", "", 0},
+        Accepted{"redis://cache.internal/3", "cache.internal", 6379, "", false, "", "", 3},
+        Accepted{"redis://[::1]:7000/1", "::1", 7000, "", false, "", "", 1},
+        Accepted{"redis://:secret@h", "h", 6379, "", false, "", "secret", 0},
+        Accepted{"redis://app:s3cret@h:1/15", "h", 1, "", false, "app", "s3cret", 15},
+        Accepted{"redis://app:p%40ss%3Aw%2Fd@h", "h", 6379, "", false, "app", "p@ss:w/d", 0},
+        Accepted{"REDIS://H", "H", 6379, "", false, "", "", 0},  // the scheme in any case
+        Accepted{"rediss://redis.example.com:6380/2", "redis.example.com", 6380, "", true, "", "",
+                 2},
+        Accepted{"rediss://default:pw@10.0.0.5", "10.0.0.5", 6379, "", true, "default", "pw", 0},
+        Accepted{"unix:///run/redis/redis.sock", "127.0.0.1", 6379, "/run/redis/redis.sock", false,
+                 "", "", 0},
+        Accepted{"unix:///tmp/r.sock?db=4", "127.0.0.1", 6379, "/tmp/r.sock", false, "", "", 4},
+        Accepted{"unix:///var/run/keyedpool-a-longer-name/redis-server.sock", "127.0.0.1", 6379,
+                 "/var/run/keyedpool-a-longer-name/redis-server.sock", false, "", "", 0},
+        Accepted{"unix://:pw@/tmp/r.sock", "127.0.0.1", 6379, "/tmp/r.sock", false, "", "pw", 0}));
+
+struct Refused {
+    const char* url;
+    const char* part;  // the message must name it
+};
+
+void PrintTo(const Refused& refused, std::ostream* out) {
+    *out << '"' << refused.url << '"';
+}
+
+class RefusedUrl : public ::testing::TestWithParam<Refused> {};
+
+TEST_P(RefusedUrl, ThrowsInvalidArgumentNamingThePart) {
+    const Refused& want = GetParam();
+    try {
+        (void)parse_url(want.url);
+        ADD_FAILURE() << want.url << " was accepted";
+    } catch (const std::invalid_argument& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(std::string("Redis URL: ") + want.part), std::string::npos)
+            << want.url << " -> " << what;
+        // Whatever the URL, its secrets never reach the message.
+        EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Malformed, RefusedUrl,
+    ::testing::Values(Refused{"", "syntax"}, Refused{"localhost:6379", "scheme"},
+                      Refused{"http://:hunter2@h", "scheme"}, Refused{"redis:h", "scheme"},
+                      Refused{"redis://", "host"}, Refused{"redis://:hunter2@", "host"},
+                      Refused{"redis://h:0", "port"}, Refused{"redis://h:65536", "port"},
+                      Refused{"redis://h:99999999999", "port"}, Refused{"redis://h:abc", "port"},
+                      Refused{"redis://h:-1", "port"}, Refused{"redis://h/x", "database"},
+                      Refused{"redis://h/1/2", "database"}, Refused{"redis://h/-1", "database"},
+                      Refused{"redis://h/1?db=2", "query"}, Refused{"redis://h#frag", "fragment"},
+                      Refused{"redis://user@h", "user"},  // a user name needs a password
+                      Refused{"redis://user:@h", "password"},
+                      Refused{"redis://:hunter2@h:1:2", "port"}, Refused{"redis://h h", "syntax"},
+                      Refused{"unix://", "path"}, Refused{"unix://host/tmp/r.sock", "host"},
+                      Refused{"unix:///tmp/r.sock?x=1", "query"},
+                      Refused{"unix:///tmp/r.sock?db=x", "database"}));
+
+TEST(RedisUrl, KeepsTheDefaultsTheUrlDoesNotMention) {
+    ConnectionConfig defaults;
+    defaults.connect_timeout = std::chrono::milliseconds(250);
+    defaults.tls.ca_file = "/etc/ssl/ours.pem";
+    defaults.password = "from-the-environment";
+    const auto config = parse_url("rediss://cache:6380", defaults);
+    EXPECT_EQ(config.connect_timeout, std::chrono::milliseconds(250));
+    EXPECT_EQ(config.tls.ca_file, "/etc/ssl/ours.pem");
+    EXPECT_TRUE(config.tls.enabled);
+    EXPECT_EQ(config.password, "from-the-environment") << "a URL without userinfo keeps it";
+    EXPECT_EQ(parse_url("redis://:other@cache", defaults).password, "other");
+    EXPECT_FALSE(parse_url("redis://cache", defaults).tls.enabled)
+        << "redis:// means no TLS even when the defaults had it on";
+    ConnectionConfig unix_defaults;
+    unix_defaults.unix_socket = "/tmp/old.sock";
+    EXPECT_EQ(parse_url("redis://cache", unix_defaults).unix_socket, "")
+        << "a TCP URL must not leave a unix socket path behind (it would win)";
+}
+
+TEST(RedisUrl, ValidateNamesTheTransportFields) {
+    ConnectionConfig config;
+    config.unix_socket = std::string(108, 'x');
+    EXPECT_THROW(validate(config), std::invalid_argument);
+    config.unix_socket = "/tmp/r.sock";
+    config.tls.enabled = true;
+    try {
+        validate(config);
+        ADD_FAILURE() << "TLS over a unix socket was accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("ConnectionConfig.tls"), std::string::npos);
+    }
+    config = ConnectionConfig{};
+    config.tls.enabled = true;
+    config.tls.cert_file = "/tmp/client.crt";
+    try {
+        validate(config);
+        ADD_FAILURE() << "a client certificate without its key was accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("tls.key_file"), std::string::npos);
+    }
+    config = ConnectionConfig{};
+    config.host.clear();
+    config.unix_socket = "/tmp/r.sock";
+    EXPECT_NO_THROW(validate(config)) << "host is not needed with a unix socket";
+}
+
+}  // namespace
+}  // namespace keyedpool::redis
