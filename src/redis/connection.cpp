@@ -5,6 +5,7 @@
 
 #include "command_queue.hpp"
 #include "reply_parser.hpp"
+#include "sentinel.hpp"
 #include "transport.hpp"
 
 #include <fmt/format.h>
@@ -32,7 +33,9 @@ using boost::system::error_code;
 using detail::ExecHandler;
 
 void validate(const ConnectionConfig& config) {
-    if (config.unix_socket.empty()) {
+    if (!config.sentinel.sentinels.empty()) {
+        // host, port and unix_socket are the sentinels' to give
+    } else if (config.unix_socket.empty()) {
         if (config.host.empty()) {
             throw std::invalid_argument("ConnectionConfig.host must not be empty");
         }
@@ -54,6 +57,19 @@ void validate(const ConnectionConfig& config) {
             throw std::invalid_argument(
                 "ConnectionConfig.tls cannot be used with unix_socket (Redis serves TLS over TCP "
                 "only)");
+        }
+    }
+    if (!config.sentinel.sentinels.empty()) {
+        if (config.sentinel.master_name.empty()) {
+            throw std::invalid_argument(
+                "ConnectionConfig.sentinel.master_name must not be empty when sentinels are given");
+        }
+        for (std::size_t i = 0; i < config.sentinel.sentinels.size(); ++i) {
+            const auto& sentinel = config.sentinel.sentinels[i];
+            if (sentinel.host.empty() || sentinel.port == 0) {
+                throw std::invalid_argument(fmt::format(
+                    "ConnectionConfig.sentinel.sentinels[{}] needs a host and a port", i));
+            }
         }
     }
     if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
@@ -276,7 +292,13 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         if (ec) {
             logger()->debug("keyedpool.redis: error reply: {}", reply.text());
         }
+        const bool demoted =
+            !config.sentinel.sentinels.empty() && reply.server_error() == ServerError::readonly;
         complete_now(std::move(handler), ec, std::move(reply));
+        if (demoted) {
+            // Sentinel gave us a primary that is a replica now: the next connection asks again.
+            fail(ResultCode::io_error, "the node was demoted to a replica (READONLY)");
+        }
     }
 
     // ---- deadlines: command_timeout, callers' deadlines and the health check, on one timer ------
@@ -349,6 +371,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                            detail::describe_endpoint(config), why, ec.message());
         }
         transport.close();
+        if (sentinel_watch) {
+            sentinel_watch->close();
+        }
         watch_armed_at = clock::time_point::max();
         watch_timer.cancel();
         for (auto& handler : commands.take_all()) {
@@ -394,6 +419,10 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<bool> connected{false};
     std::atomic<std::uint64_t> commands_sent{0};
     std::atomic<std::uint64_t> next_id{1};
+    // With Sentinel: the sentinel connection watching for +switch-master, and the primary's
+    // configuration epoch (both set before the connection is handed out, then only read).
+    std::shared_ptr<Connection> sentinel_watch;
+    std::uint64_t config_epoch = 0;
     ConnectionRegistry& registry;
 };
 
@@ -416,14 +445,17 @@ void ConnectionRegistry::shutdown() {
 
 namespace {
 
-asio::awaitable<Reply> exec_on(const std::shared_ptr<Connection::Impl>& impl,
-                               std::vector<std::string> command) {
+asio::awaitable<Reply> exec_on(
+    const std::shared_ptr<Connection::Impl>& impl, std::vector<std::string> command,
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) {
     auto token = asio::as_tuple(asio::use_awaitable);
     auto [ec, reply] = co_await asio::async_initiate<decltype(token), void(error_code, Reply)>(
         [&](auto handler) {
-            impl->exec(impl->next_id.fetch_add(1, std::memory_order_relaxed),
-                       detail::format_command(command),
-                       std::chrono::steady_clock::time_point::max(), std::move(handler));
+            asio::dispatch(
+                impl->strand, [&impl, &command, deadline, handler = std::move(handler)]() mutable {
+                    impl->exec(impl->next_id.fetch_add(1, std::memory_order_relaxed),
+                               detail::format_command(command), deadline, std::move(handler));
+                });
         },
         token);
     if (ec) {
@@ -506,20 +538,114 @@ asio::awaitable<error_code> connect_within_timeout(std::shared_ptr<Connection::I
 
 }  // namespace
 
+namespace {
+
+using ImplPtr = std::shared_ptr<Connection::Impl>;
+using clock = std::chrono::steady_clock;
+
+/// A connection to the configured server, handshake done; the error instead when it failed.
+asio::awaitable<std::pair<error_code, ImplPtr>> open_direct(Connection::executor_type executor,
+                                                            ConnectionConfig config) {
+    auto impl = std::make_shared<Connection::Impl>(executor, std::move(config));
+    auto [e, ec] = co_await asio::co_spawn(impl->strand, connect_within_timeout(impl),
+                                           asio::as_tuple(asio::use_awaitable));
+    if (e) {
+        ec = ResultCode::connect_failed;
+    }
+    co_return std::pair{ec, ec ? nullptr : impl};
+}
+
+/// The primary the sentinels name, confirmed by ROLE, with its epoch and a watch on switches.
+/// Sentinels are asked in order until one leads to a confirmed primary; `connect_timeout` bounds
+/// it all.
+asio::awaitable<std::pair<error_code, ImplPtr>> open_through_sentinel(
+    Connection::executor_type executor, ConnectionConfig config) {
+    const auto deadline = clock::now() + config.connect_timeout;
+    const std::string& name = config.sentinel.master_name;
+    error_code last = ResultCode::connect_failed;
+    for (std::size_t i = 0; i < config.sentinel.sentinels.size(); ++i) {
+        if (clock::now() >= deadline) {
+            co_return std::pair{error_code(ResultCode::timeout), nullptr};
+        }
+        auto answer = co_await detail::ask_sentinel(executor, config, i, deadline);
+        if (!answer) {
+            continue;
+        }
+        ConnectionConfig primary_config = config;
+        primary_config.host = answer->primary.host;
+        primary_config.port = answer->primary.port;
+        primary_config.unix_socket.clear();
+        primary_config.connect_timeout =
+            std::max<clock::duration>(deadline - clock::now(), std::chrono::milliseconds(1));
+        auto [ec, impl] = co_await open_direct(executor, std::move(primary_config));
+        if (ec) {
+            last = ec;
+            continue;
+        }
+        error_code role_ec;
+        std::string role;
+        try {
+            const Reply reply = co_await exec_on(impl, command("ROLE"), deadline);
+            role = reply.elements().empty() ? "" : reply.elements().front().text();
+        } catch (const boost::system::system_error& e) {
+            role_ec = e.code();
+        }
+        std::optional<std::uint64_t> epoch;
+        if (!role_ec && role == "master") {
+            epoch = co_await detail::confirm_primary(*answer->sentinel, name, answer->primary,
+                                                     deadline);
+        } else {
+            logger()->warn("keyedpool.redis: {}, named primary of '{}' by a sentinel, is {}",
+                           detail::describe_endpoint(impl->config), name,
+                           role_ec ? role_ec.message() : "a " + role);
+        }
+        if (!epoch) {
+            impl->fail(asio::error::operation_aborted, "not the primary");
+            last =
+                role_ec == ResultCode::timeout ? role_ec : error_code(ResultCode::connect_failed);
+            continue;
+        }
+        impl->config_epoch = *epoch;
+        std::weak_ptr<Connection::Impl> weak = impl;
+        detail::watch_switches(
+            answer->sentinel, name, answer->primary, [weak](const Endpoint& moved_to) {
+                auto self = weak.lock();
+                if (!self) {
+                    return;
+                }
+                const std::string to = moved_to.host + ":" + std::to_string(moved_to.port);
+                asio::post(self->strand, [self, to] {
+                    self->fail(ResultCode::io_error, "Sentinel switched the primary to " + to);
+                });
+            });
+        impl->sentinel_watch = std::move(answer->sentinel);
+        co_return std::pair{error_code{}, impl};
+    }
+    co_return std::pair{last, nullptr};
+}
+
+}  // namespace
+
 void Connection::connect_erased(
     executor_type executor, ConnectionConfig config,
     asio::any_completion_handler<void(error_code, std::shared_ptr<Connection>)> handler) {
-    auto impl = std::make_shared<Impl>(executor, std::move(config));
-    auto strand = impl->strand;
-    asio::co_spawn(
-        strand, connect_within_timeout(impl),
-        [impl, handler = std::move(handler)](std::exception_ptr e, error_code ec) mutable {
-            if (e) {
-                ec = ResultCode::connect_failed;
-            }
-            auto connection = ec ? nullptr : std::make_shared<Connection>(impl);
-            asio::post(impl->strand, asio::append(std::move(handler), ec, std::move(connection)));
-        });
+    const bool sentinel = !config.sentinel.sentinels.empty();
+    auto opening = sentinel ? open_through_sentinel(executor, std::move(config))
+                            : open_direct(executor, std::move(config));
+    asio::co_spawn(executor, std::move(opening),
+                   [executor, handler = std::move(handler)](
+                       std::exception_ptr e, std::pair<error_code, ImplPtr> opened) mutable {
+                       auto [ec, impl] = std::move(opened);
+                       if (e) {
+                           ec = ResultCode::connect_failed;
+                       }
+                       auto connection = ec || !impl ? nullptr : std::make_shared<Connection>(impl);
+                       if (!connection && !ec) {
+                           ec = ResultCode::connect_failed;
+                       }
+                       asio::post(executor,
+                                  asio::append(std::move(handler), ec, std::move(connection)));
+                   });
 }
 
 Connection::Connection(std::shared_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -571,6 +697,18 @@ void Connection::close() noexcept {
         });
     } catch (...) {  // allocation failure: the socket closes when the last reference goes
     }
+}
+
+Endpoint Connection::endpoint() const {
+    const auto& config = impl_->config;
+    if (!config.unix_socket.empty()) {
+        return Endpoint{config.unix_socket, 0};
+    }
+    return Endpoint{config.host, config.port};
+}
+
+std::uint64_t Connection::config_epoch() const noexcept {
+    return impl_->config_epoch;
 }
 
 std::uint64_t Connection::commands_sent() const noexcept {

@@ -3,6 +3,7 @@
 #include <keyedpool/redis/url.hpp>
 
 #include <fmt/format.h>
+#include <boost/url/authority_view.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -37,7 +38,84 @@ T number(std::string_view text, std::string_view part, T min) {
 
 }  // namespace
 
+namespace {
+
+/// `redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]`: a list of
+/// hosts is not an RFC 3986 authority, so the URL is cut by hand and each part parsed by
+/// Boost.URL.
+ConnectionConfig parse_sentinel_url(std::string_view rest, ConnectionConfig config) {
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        refuse("master name", "is missing (redis-sentinel://host:26379/mymaster)");
+    }
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view path = rest.substr(slash + 1);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        // Parsed as the userinfo of a one-host URL, for its percent-decoding and checks.
+        const std::string one_host =
+            "redis://" + std::string(authority.substr(0, at + 1)) + "h";  // the view's storage
+        const auto userinfo = urls::parse_uri(one_host);
+        if (!userinfo) {
+            refuse("user", "is not valid userinfo");
+        }
+        if (!userinfo->has_password()) {
+            refuse("user", "a user name needs a password (user:password@host)");
+        }
+        config.username = userinfo->user();
+        config.password = userinfo->password();
+        if (config.password.empty()) {
+            refuse("password", "is empty (leave out 'user:@' to connect without AUTH)");
+        }
+        authority = authority.substr(at + 1);
+    }
+    config.sentinel.sentinels.clear();
+    while (!authority.empty()) {
+        const auto comma = authority.find(',');
+        const std::string_view one = authority.substr(0, comma);
+        const auto host = urls::parse_authority(one);
+        if (!host || host->host().empty() || host->has_userinfo()) {
+            refuse("host", fmt::format("sentinel {} is not host:port",
+                                       config.sentinel.sentinels.size() + 1));
+        }
+        Endpoint sentinel{host->host_address(), 26379};
+        if (host->has_port()) {
+            sentinel.port = number<std::uint16_t>(host->port(), "port", 1);
+        }
+        config.sentinel.sentinels.push_back(std::move(sentinel));
+        authority =
+            comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
+        if (comma != std::string_view::npos && authority.empty()) {
+            refuse("host", "a trailing ',' names no sentinel");
+        }
+    }
+    if (config.sentinel.sentinels.empty()) {
+        refuse("host", "no sentinel is named");
+    }
+    const auto db_slash = path.find('/');
+    const std::string_view name = path.substr(0, db_slash);
+    if (name.empty() || name.find_first_of("?#% ") != std::string_view::npos) {
+        refuse("master name", "must be a plain name (redis-sentinel://host:26379/mymaster)");
+    }
+    config.sentinel.master_name = std::string(name);
+    if (db_slash != std::string_view::npos) {
+        config.database = number<int>(path.substr(db_slash + 1), "database", 0);
+    }
+    config.unix_socket.clear();
+    return config;
+}
+
+}  // namespace
+
 ConnectionConfig parse_url(std::string_view url, ConnectionConfig defaults) {
+    if (constexpr std::string_view sentinel = "redis-sentinel://"; url.size() >= sentinel.size()) {
+        std::string scheme(url.substr(0, sentinel.size()));
+        for (char& c : scheme) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        if (scheme == sentinel) {
+            return parse_sentinel_url(url.substr(sentinel.size()), std::move(defaults));
+        }
+    }
     const auto parsed = urls::parse_uri(url);
     if (!parsed) {
         // Boost.URL's message names the grammar rule that failed, never the input.
@@ -51,8 +129,10 @@ ConnectionConfig parse_url(std::string_view url, ConnectionConfig defaults) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
     const bool is_unix = scheme == "unix";
+    config.sentinel.sentinels.clear();  // a direct URL: no sentinel left from the defaults
     if (scheme != "redis" && scheme != "rediss" && !is_unix) {
-        refuse("scheme", fmt::format("must be redis, rediss or unix, got '{}'", scheme));
+        refuse("scheme",
+               fmt::format("must be redis, rediss, unix or redis-sentinel, got '{}'", scheme));
     }
     if (!u.has_authority()) {
         refuse("scheme", "must be followed by '//'");

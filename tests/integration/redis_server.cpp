@@ -37,9 +37,7 @@ redis::ConnectionConfig RedisServer::config() const {
     return config;
 }
 
-namespace {
-
-// True once the server answers PING on `port` (a fresh blocking connection per try).
+// A fresh blocking connection per try.
 bool answers_ping(std::uint16_t port) {
     try {
         asio::io_context io;
@@ -53,8 +51,6 @@ bool answers_ping(std::uint16_t port) {
         return false;
     }
 }
-
-}  // namespace
 
 void RedisServer::start() {
     std::vector<std::string> args{
@@ -95,6 +91,15 @@ void RedisServer::pause() {
 
 void RedisServer::resume() {
     ::kill(pid_, SIGCONT);
+}
+
+void RedisServer::kill() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
 }
 
 void RedisServer::stop() {

@@ -20,6 +20,9 @@ namespace keyedpool::test {
 /// A port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_loopback_port();
 
+/// True once a server (redis-server, or one in sentinel mode) answers PING on 127.0.0.1:`port`.
+bool answers_ping(std::uint16_t port);
+
 /// Debian's redis-server on 127.0.0.1, without persistence, started by the constructor (which
 /// returns once it answers PING) and stopped by the destructor — or killed with the test process
 /// when that ends any other way (a crash, an abort, a signal).
@@ -41,6 +44,8 @@ class RedisServer {
     void resume();
     /// Starts it again on the same port.
     void start();
+    /// Kills it with SIGKILL (no shutdown: what was not replicated or saved is lost).
+    void kill();
     bool running() const { return pid_ > 0; }
     pid_t pid() const { return pid_; }
 

@@ -106,6 +106,33 @@ INSTANTIATE_TEST_SUITE_P(
                       Refused{"unix:///tmp/r.sock?x=1", "query"},
                       Refused{"unix:///tmp/r.sock?db=x", "database"}));
 
+TEST(RedisUrl, SentinelFormListsTheSentinelsAndTheMasterName) {
+    const auto config =
+        parse_url("redis-sentinel://app:p%40ss@10.0.0.1:26380,[::1],sentinel-c:5000/mymaster/2");
+    ASSERT_EQ(config.sentinel.sentinels.size(), 3u);
+    EXPECT_EQ(config.sentinel.sentinels[0], (Endpoint{"10.0.0.1", 26380}));
+    EXPECT_EQ(config.sentinel.sentinels[1], (Endpoint{"::1", 26379}));
+    EXPECT_EQ(config.sentinel.sentinels[2], (Endpoint{"sentinel-c", 5000}));
+    EXPECT_EQ(config.sentinel.master_name, "mymaster");
+    EXPECT_EQ(config.database, 2);
+    EXPECT_EQ(config.username, "app");
+    EXPECT_EQ(config.password, "p@ss");
+    EXPECT_NO_THROW(validate(config));
+    const auto one = parse_url("REDIS-SENTINEL://s1/cache");
+    ASSERT_EQ(one.sentinel.sentinels.size(), 1u);
+    EXPECT_EQ(one.sentinel.sentinels[0], (Endpoint{"s1", 26379}));
+    EXPECT_EQ(one.database, 0);
+    EXPECT_TRUE(parse_url("redis://h", one).sentinel.sentinels.empty())
+        << "a direct URL must not keep sentinels from the defaults (they would win)";
+    for (const char* bad :
+         {"redis-sentinel://s1", "redis-sentinel://s1/", "redis-sentinel:///m",
+          "redis-sentinel://s1,/m", "redis-sentinel://s1:0/m", "redis-sentinel://s1:x/m",
+          "redis-sentinel://s1/m/x", "redis-sentinel://user@s1/m", "redis-sentinel://:@s1/m",
+          "redis-sentinel://s1/m?x=1"}) {
+        EXPECT_THROW((void)parse_url(bad), std::invalid_argument) << bad;
+    }
+}
+
 TEST(RedisUrl, KeepsTheDefaultsTheUrlDoesNotMention) {
     ConnectionConfig defaults;
     defaults.connect_timeout = std::chrono::milliseconds(250);
@@ -146,6 +173,17 @@ TEST(RedisUrl, ValidateNamesTheTransportFields) {
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("tls.key_file"), std::string::npos);
     }
+    config = ConnectionConfig{};
+    config.sentinel.sentinels.push_back({"127.0.0.1", 26379});
+    try {
+        validate(config);
+        ADD_FAILURE() << "sentinels without a master name were accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("sentinel.master_name"), std::string::npos);
+    }
+    config.sentinel.master_name = "mymaster";
+    config.sentinel.sentinels.push_back({"", 26379});
+    EXPECT_THROW(validate(config), std::invalid_argument);
     config = ConnectionConfig{};
     config.host.clear();
     config.unix_socket = "/tmp/r.sock";

@@ -69,6 +69,26 @@ struct TlsConfig {
     std::string key_file;
 };
 
+/// A host and TCP port.
+struct Endpoint {
+    std::string host;
+    std::uint16_t port = 0;
+    friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+/// Redis Sentinel (`ConnectionConfig::sentinel`): the primary is found by asking the sentinels,
+/// not configured. See `Connection::async_connect` and docs/deployments.md.
+struct SentinelConfig {
+    /// The sentinels to ask, in order (the first that answers is used). Empty: no Sentinel.
+    std::vector<Endpoint> sentinels;
+    /// The name the sentinels monitor the primary under (`sentinel monitor <name> ...`).
+    std::string master_name;
+    /// For sentinels that require AUTH (`requirepass` / `sentinel sentinel-pass`); the data
+    /// nodes use `ConnectionConfig::username` / `password`.
+    std::string username;
+    std::string password;
+};
+
 /// Where and how to connect. Validated by `Connection::async_connect` (invalid values throw
 /// `std::invalid_argument` naming the field). `parse_url` (keyedpool/redis/url.hpp) fills one from
 /// a `redis://`, `rediss://` or `unix://` URL.
@@ -80,8 +100,12 @@ struct ConnectionConfig {
     /// A unix domain socket path (Redis `unixsocket`): when not empty, the connection goes there
     /// and `host`/`port` are ignored. At most 107 bytes; not with TLS.
     std::string unix_socket;
-    /// TLS over TCP (see `TlsConfig`); off by default.
+    /// TLS over TCP (see `TlsConfig`); off by default. With Sentinel it applies to the sentinels
+    /// and the primary alike.
     TlsConfig tls;
+    /// Find the primary through Redis Sentinel (see `SentinelConfig`): when `sentinel.sentinels`
+    /// is not empty, `host`, `port` and `unix_socket` are ignored.
+    SentinelConfig sentinel;
     /// With `password`: `AUTH username password` (Redis 6 ACL). Empty: `AUTH password`.
     std::string username;
     /// Sent with AUTH right after connecting when not empty.
@@ -150,6 +174,15 @@ class Connection {
     using PushHandler = std::function<void(Reply)>;
 
     /// Connects, then authenticates and selects the database as configured.
+    ///
+    /// With Sentinel (`config.sentinel`): asks the sentinels in order for the primary
+    /// (`SENTINEL get-master-addr-by-name`), connects to it, confirms it with `ROLE` (a node that
+    /// is not a primary is refused: `ResultCode::connect_failed`) and reads the configuration
+    /// epoch the sentinel holds for that primary. Then the connection follows the sentinel's
+    /// `+switch-master` messages: when the primary moves, it is closed and every pending command
+    /// completes with `ResultCode::io_error` (transient: `KeyedClientPool` or `retry` make a new
+    /// connection, which asks the sentinels again). A `-READONLY` reply (the node was demoted)
+    /// closes it too. `connect_timeout` bounds the whole, sentinels included.
     /// Handler signature: `void(boost::system::error_code, std::shared_ptr<Connection>)`.
     /// Errors: `ResultCode::connect_failed` (resolve/connect failed; the cause is logged),
     /// `ResultCode::tls_failed` (TLS files or handshake; the cause is logged),
@@ -219,6 +252,14 @@ class Connection {
 
     /// Commands written to this connection so far.
     std::uint64_t commands_sent() const noexcept;
+
+    /// The server this connection talks to (with Sentinel: the primary it was given).
+    Endpoint endpoint() const;
+
+    /// With Sentinel: the primary's configuration epoch when this connection was made (it grows
+    /// with every failover; the lock service puts it in the high bits of fencing tokens). 0
+    /// without Sentinel.
+    std::uint64_t config_epoch() const noexcept;
 
     executor_type get_executor() const noexcept;
 

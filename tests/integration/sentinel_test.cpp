@@ -1,0 +1,192 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+//
+// Redis Sentinel: finding the primary, following a failover (SENTINEL FAILOVER, and the primary
+// killed), on a primary + replica + 3 sentinels started on loopback for each test.
+#include "quiet_logger.hpp"
+#include "run_coroutine.hpp"
+#include "sentinel_group.hpp"
+
+#include <keyedpool/keyed_client_pool.hpp>
+#include <keyedpool/redis/connection.hpp>
+#include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/redis/url.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace keyedpool::test {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using redis::Connection;
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> try_connect(
+    redis::ConnectionConfig config) {
+    auto [ec, connection] = co_await Connection::async_connect(
+        co_await asio::this_coro::executor, std::move(config), asio::as_tuple(asio::use_awaitable));
+    co_return std::pair{ec, std::move(connection)};
+}
+
+asio::awaitable<void> pause(std::chrono::milliseconds how_long) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, how_long);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+class SentinelTest : public ::testing::Test {
+  protected:
+    SentinelGroup group_;
+    QuietLogger quiet_;
+    asio::io_context io_;
+};
+
+TEST_F(SentinelTest, ConnectsToThePrimaryTheSentinelsNameSkippingOnesThatDoNotAnswer) {
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto config = group_.config();
+        // A sentinel that is not there comes first: it is skipped.
+        config.sentinel.sentinels.insert(config.sentinel.sentinels.begin(),
+                                         redis::Endpoint{"127.0.0.1", free_loopback_port()});
+        auto [ec, c] = co_await try_connect(config);
+        if (ec) {
+            ADD_FAILURE() << ec.message();
+            co_return;
+        }
+        EXPECT_EQ(c->endpoint().port, group_.node(0).port());
+        co_await c->async_exec(redis::command("SET", "sentinel:k", "v"));
+        auto role = co_await c->async_exec(redis::command("ROLE"));
+        EXPECT_EQ(role.elements().at(0).text(), "master");
+        // The URL form says the same.
+        std::string url = "redis-sentinel://";
+        for (const auto& s : group_.sentinels()) {
+            url += s.host + ":" + std::to_string(s.port) + ",";
+        }
+        url.back() = '/';
+        url += group_.master_name();
+        auto [url_ec, by_url] = co_await try_connect(redis::parse_url(url));
+        EXPECT_FALSE(url_ec) << url_ec.message();
+        if (by_url) {
+            EXPECT_EQ(by_url->endpoint().port, group_.node(0).port());
+        }
+    });
+}
+
+TEST_F(SentinelTest, AnUnknownMasterNameOrNoSentinelIsConnectFailed) {
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto config = group_.config();
+        config.sentinel.master_name = "nobody";
+        auto [ec, none] = co_await try_connect(config);
+        EXPECT_EQ(ec, ResultCode::connect_failed) << ec.message();
+        config = group_.config();
+        config.sentinel.sentinels = {redis::Endpoint{"127.0.0.1", free_loopback_port()}};
+        auto [unreachable, none2] = co_await try_connect(config);
+        EXPECT_EQ(unreachable, ResultCode::connect_failed) << unreachable.message();
+    });
+}
+
+// A failover closes the connections to the old primary (pending commands: io_error, never a
+// hang); a new connection finds the new primary, with a larger configuration epoch.
+TEST_F(SentinelTest, AFailoverClosesTheConnectionAndTheNextOneReachesTheNewPrimary) {
+    std::shared_ptr<Connection> before;
+    std::uint64_t epoch_before = 0;
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto [ec, c] = co_await try_connect(group_.config());
+        if (ec) {
+            ADD_FAILURE() << ec.message();
+            co_return;
+        }
+        before = c;
+        epoch_before = c->config_epoch();
+        co_await c->async_exec(redis::command("SET", "failover:k", "before"));
+        co_await c->async_exec(redis::command("WAIT", 1, 2000));
+    });
+    ASSERT_TRUE(before);
+    // A command that blocks on the old primary while the failover happens.
+    std::optional<error_code> blocked;
+    before->async_exec(redis::command("BLPOP", "failover:never", 0),
+                       [&](error_code ec, redis::Reply) { blocked = ec; });
+    io_.restart();
+    io_.poll();
+    const auto started = clock::now();
+    const std::uint16_t new_primary = group_.failover();
+    EXPECT_EQ(new_primary, group_.node(1).port());
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 500 && (!blocked || before->is_connected()); ++i) {
+            co_await pause(10ms);
+        }
+        if (!blocked) {
+            ADD_FAILURE() << "a command pending on the old primary was left hanging";
+            co_return;
+        }
+        EXPECT_EQ(*blocked, ResultCode::io_error) << blocked->message();
+        EXPECT_FALSE(before->is_connected());
+        auto [ec, after] = co_await try_connect(group_.config());
+        if (ec) {
+            ADD_FAILURE() << ec.message();
+            co_return;
+        }
+        EXPECT_EQ(after->endpoint().port, new_primary);
+        EXPECT_GT(after->config_epoch(), epoch_before);
+        auto value = co_await after->async_exec(redis::command("GET", "failover:k"));
+        EXPECT_EQ(value.text(), "before");
+        co_await after->async_exec(redis::command("SET", "failover:k", "after"));
+    });
+    const auto usable_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+    RecordProperty("failover_to_usable_ms", static_cast<int>(usable_ms));
+    std::printf("SENTINEL FAILOVER: usable on the new primary after %lld ms\n",
+                static_cast<long long>(usable_ms));
+}
+
+// A pool of connections through Sentinel replaces the closed one by itself on the next get.
+TEST_F(SentinelTest, APoolReconnectsToTheNewPrimaryAfterThePrimaryIsKilled) {
+    PoolOptions options;
+    options.backoff.initial = 50ms;
+    options.backoff.max = 200ms;
+    KeyedClientPool<std::string, Connection> pool(
+        io_.get_executor(),
+        [&](const std::string&) -> asio::awaitable<std::shared_ptr<Connection>> {
+            co_return co_await Connection::async_connect(io_.get_executor(), group_.config());
+        },
+        options);
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto c = co_await pool.async_get("primary");
+        co_await c->async_exec(redis::command("SET", "kill:k", "v"));
+        co_await c->async_exec(redis::command("WAIT", 1, 2000));
+    });
+    const auto started = clock::now();
+    group_.node(0).kill();
+    const std::uint16_t new_primary = group_.wait_for_agreed_primary();
+    EXPECT_EQ(new_primary, group_.node(1).port());
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        for (int attempt = 0; attempt < 200; ++attempt) {
+            auto [ec, c] = co_await pool.async_get("primary", asio::as_tuple(asio::use_awaitable));
+            if (!ec) {
+                auto [set_ec, reply] = co_await c->async_exec(
+                    redis::command("SET", "kill:k", "after"), asio::as_tuple(asio::use_awaitable));
+                if (!set_ec) {
+                    EXPECT_EQ(c->endpoint().port, new_primary);
+                    co_return;
+                }
+                EXPECT_TRUE(is_transient(set_ec)) << set_ec.message();
+            } else {
+                EXPECT_TRUE(is_transient(ec)) << ec.message();
+            }
+            co_await pause(20ms);
+        }
+        ADD_FAILURE() << "the pool never reached the new primary";
+    });
+    const auto usable_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+    std::printf("primary killed: usable on the new primary after %lld ms\n",
+                static_cast<long long>(usable_ms));
+}
+
+}  // namespace
+}  // namespace keyedpool::test
