@@ -17,19 +17,38 @@ namespace keyedpool::redis::lock_scripts {
 // server time (ms) until which it keeps its place), KEYS[5] leases (token → the lease in ms it
 // asked for, so a release can hand the lock over with it).
 
+// The next fencing token (KEYS[2]), never below `epoch` << 32: the primary's Sentinel
+// configuration epoch (0 without Sentinel) is the floor, so a primary promoted by a failover
+// hands out tokens above every token of the primaries before it, even when the increments they
+// made were lost with them (as long as fewer than 2^32 were made per resource and epoch; the
+// counter only grows, so monotonicity holds regardless). Lua numbers are doubles: exact up to
+// 2^53, i.e. epochs below 2^21.
+#define KEYEDPOOL_LOCK_NEXT_FENCE_LUA                                   \
+    "local function next_fence(epoch)\n"                                \
+    "  if epoch > 0 then\n"                                             \
+    "    local floor = epoch * 4294967296\n"                            \
+    "    if tonumber(redis.call('GET', KEYS[2]) or '0') < floor then\n" \
+    "      redis.call('SET', KEYS[2], string.format('%.0f', floor))\n"  \
+    "    end\n"                                                         \
+    "  end\n"                                                           \
+    "  return redis.call('INCR', KEYS[2])\n"                            \
+    "end\n"
+
 // ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
-// request that does not wait, which never queues). Returns {1, fencing token} when acquired, else
-// {0, remaining lease of the holder in ms (negative when none)}. A lock the token already holds (a
-// hand-over that arrived before this request, or an acquisition whose reply came back too late to
-// be used) is taken again with a fresh lease and a new fencing token.
-constexpr const char* acquire = R"lua(
+// request that does not wait, which never queues), ARGV[4] the config epoch (next_fence). Returns
+// {1, fencing token} when acquired, else {0, remaining lease of the holder in ms (negative when
+// none)}. A lock the token already holds (a hand-over that arrived before this request, or an
+// acquisition whose reply came back too late to be used) is taken again with a fresh lease and a
+// new fencing token.
+constexpr const char* acquire = KEYEDPOOL_LOCK_NEXT_FENCE_LUA R"lua(
+local epoch = tonumber(ARGV[4])
 if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('INCR', KEYS[2])}
+  return {1, next_fence(epoch)}
 end
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {1, redis.call('INCR', KEYS[2])}
+  return {1, next_fence(epoch)}
 end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -46,7 +65,7 @@ if (not holder) and ((not head) or head == ARGV[1]) then
     redis.call('ZREM', KEYS[4], ARGV[1])
     redis.call('HDEL', KEYS[5], ARGV[1])
   end
-  return {1, redis.call('INCR', KEYS[2])}
+  return {1, next_fence(epoch)}
 end
 local keep = tonumber(ARGV[3])
 if keep > 0 then
@@ -63,7 +82,8 @@ return {0, redis.call('PTTL', KEYS[1])}
 // and a message "<token> <fencing token>" on the release channel; it returns without another
 // request. Waiters whose place expired (their process stopped trying) are dropped on the way.
 #define KEYEDPOOL_LOCK_HAND_OFF_LUA                                                   \
-    "local function hand_off(channel)\n"                                              \
+    KEYEDPOOL_LOCK_NEXT_FENCE_LUA                                                     \
+    "local function hand_off(channel, epoch)\n"                                       \
     "  local time = redis.call('TIME')\n"                                             \
     "  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n" \
     "  while true do\n"                                                               \
@@ -75,26 +95,27 @@ return {0, redis.call('PTTL', KEYS[1])}
     "    redis.call('HDEL', KEYS[5], head)\n"                                         \
     "    if place and place > now and lease then\n"                                   \
     "      redis.call('SET', KEYS[1], head, 'PX', lease)\n"                           \
-    "      local fence = redis.call('INCR', KEYS[2])\n"                               \
+    "      local fence = next_fence(epoch)\n"                                         \
     "      redis.call('PUBLISH', channel, head .. ' ' .. fence)\n"                    \
     "      return\n"                                                                  \
     "    end\n"                                                                       \
     "  end\n"                                                                         \
     "end\n"
 
-// ARGV[1] token, ARGV[2] release channel. Returns 1 when released (and the lock handed over to
-// the next waiter, if any), 0 when not the owner (nothing changed).
+// ARGV[1] token, ARGV[2] release channel, ARGV[3] the config epoch. Returns 1 when released (and
+// the lock handed over to the next waiter, if any), 0 when not the owner (nothing changed).
 constexpr const char* release = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  hand_off(ARGV[2])
+  hand_off(ARGV[2], tonumber(ARGV[3]))
   return 1
 end
 return 0
 )lua";
 
 // An acquisition ending without a lock (timeout, cancellation, an error, a grant that came too
-// late): whatever the server holds for the token goes. ARGV[1] token, ARGV[2] release channel.
+// late): whatever the server holds for the token goes. ARGV[1] token, ARGV[2] release channel,
+// ARGV[3] the config epoch.
 // Leaves the queue, deletes the lock if the token holds it (a hand-over or a grant it could not
 // wait for), and when the lock is free hands it over to the next waiter. Returns 1 when it held
 // the lock.
@@ -107,7 +128,7 @@ if held then
   redis.call('DEL', KEYS[1])
 end
 if (held or removed == 1) and redis.call('EXISTS', KEYS[1]) == 0 then
-  hand_off(ARGV[2])
+  hand_off(ARGV[2], tonumber(ARGV[3]))
 end
 if held then
   return 1
@@ -116,6 +137,7 @@ return 0
 )lua";
 
 #undef KEYEDPOOL_LOCK_HAND_OFF_LUA
+#undef KEYEDPOOL_LOCK_NEXT_FENCE_LUA
 
 // KEYS[1] lock key; ARGV[1] token, ARGV[2] lease in ms. 1 when extended, 0 when not the owner.
 constexpr const char* renew = R"lua(

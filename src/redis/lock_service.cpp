@@ -77,7 +77,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
 
     struct Script {
         const char* body;
-        std::string sha;  // guarded by scripts_mutex; empty until loaded
+        bool hands_out_fences;  // its last argument is the primary's config epoch (see run)
+        std::string sha;        // guarded by scripts_mutex; empty until loaded
     };
 
     /// A release channel this process listens to. It stays subscribed for a while after its last
@@ -188,6 +189,11 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
             sha = loaded.text();
             std::lock_guard lock(scripts_mutex);
             script.sha = sha;
+        }
+        if (script.hands_out_fences) {
+            // Fencing tokens never go backwards across a failover: they start above
+            // epoch << 32 on a primary Sentinel promoted at that epoch (docs/locks.md).
+            args.push_back(std::to_string(connection->config_epoch()));
         }
         auto build = [&](std::string first, std::string what) {
             std::vector<std::string> cmd{std::move(first), std::move(what),
@@ -587,10 +593,10 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     Pool connections;  // "commands" and "subscriber"
     KeyedMutex<std::string> local_queue;
     std::mutex scripts_mutex;
-    Script acquire{lock_scripts::acquire, {}};
-    Script release_script_{lock_scripts::release, {}};
-    Script renew_script_{lock_scripts::renew, {}};
-    Script abandon_script_{lock_scripts::abandon, {}};
+    Script acquire{lock_scripts::acquire, true, {}};
+    Script release_script_{lock_scripts::release, true, {}};
+    Script renew_script_{lock_scripts::renew, false, {}};
+    Script abandon_script_{lock_scripts::abandon, true, {}};
     std::mutex channels_mutex;
     std::unordered_map<std::string, Channel> channels;
     std::list<std::string> idle_channels;  // subscribed, no waiter; oldest first
