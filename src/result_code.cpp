@@ -76,6 +76,9 @@ constexpr CodeInfo codes[] = {
      "TLS could not be set up: a certificate or key file could not be loaded, or the handshake "
      "failed (untrusted certificate, name mismatch, client certificate refused). Fix the "
      "certificates or the server name; retrying will not help."},
+    {ResultCode::not_replicated, "not_replicated", true,
+     "Fewer replicas than required acknowledged the write in time; a lock taken that way was "
+     "given back. Check the replicas' health and lag, then retry."},
 };
 
 // The table is indexed by value - 1: every enumerator, in order, none missing.
@@ -85,7 +88,7 @@ constexpr bool table_is_complete() {
             return false;
         }
     }
-    return std::size(codes) == static_cast<std::size_t>(ResultCode::tls_failed);
+    return std::size(codes) == static_cast<std::size_t>(ResultCode::not_replicated);
 }
 static_assert(table_is_complete(), "one row per ResultCode, in value order");
 

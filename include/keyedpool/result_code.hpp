@@ -64,6 +64,9 @@ enum class ResultCode : int {
     /// failed (the server's certificate is not trusted or does not carry the expected name, or
     /// the server refused ours). The cause is logged.
     tls_failed = 20,
+    /// A write was made on the primary but fewer replicas than required acknowledged it in time
+    /// (`RedisLockServiceOptions::min_replicas_acked`); a lock taken that way was given back.
+    not_replicated = 21,
 };
 
 /// The `boost::system` error category of `ResultCode`; its name is "keyedpool".

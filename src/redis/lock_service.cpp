@@ -78,6 +78,7 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     struct Script {
         const char* body;
         bool hands_out_fences;  // its last argument is the primary's config epoch (see run)
+        bool replicated;        // waits for min_replicas_acked replicas (see run)
         std::string sha;        // guarded by scripts_mutex; empty until loaded
     };
 
@@ -207,7 +208,30 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         if (ec && reply.server_error() == ServerError::noscript) {  // e.g. the server restarted
             std::tie(ec, reply) = co_await exec(*connection, build("EVAL", script.body), deadline);
         }
+        if (!ec && script.replicated && options.min_replicas_acked > 0) {
+            ec = co_await replicas_acked(*connection, deadline);
+        }
         co_return std::pair{ec, std::move(reply)};
+    }
+
+    /// `WAIT`s, on the connection that just wrote, for `min_replicas_acked` replicas to have
+    /// what it wrote: success, or `ResultCode::not_replicated` (the count is logged).
+    asio::awaitable<error_code> replicas_acked(Connection& connection, clock::time_point deadline) {
+        const auto wait_ms = std::max<long long>(
+            1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::min(options.replicas_ack_timeout, deadline - clock::now()))
+                   .count());
+        auto [ec, acked] = co_await exec(
+            connection, command("WAIT", options.min_replicas_acked, wait_ms), deadline);
+        if (ec) {
+            co_return ec == ResultCode::timeout ? error_code(ResultCode::not_replicated) : ec;
+        }
+        if (acked.as_integer() < options.min_replicas_acked) {
+            log()->warn("keyedpool: {} of {} replicas acknowledged a lock write within {} ms",
+                        acked.as_integer(), options.min_replicas_acked, wait_ms);
+            co_return ResultCode::not_replicated;
+        }
+        co_return error_code{};
     }
 
     struct Attempt {
@@ -593,10 +617,10 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     Pool connections;  // "commands" and "subscriber"
     KeyedMutex<std::string> local_queue;
     std::mutex scripts_mutex;
-    Script acquire{lock_scripts::acquire, true, {}};
-    Script release_script_{lock_scripts::release, true, {}};
-    Script renew_script_{lock_scripts::renew, false, {}};
-    Script abandon_script_{lock_scripts::abandon, true, {}};
+    Script acquire{lock_scripts::acquire, true, true, {}};
+    Script release_script_{lock_scripts::release, true, false, {}};
+    Script renew_script_{lock_scripts::renew, false, true, {}};
+    Script abandon_script_{lock_scripts::abandon, true, false, {}};
     std::mutex channels_mutex;
     std::unordered_map<std::string, Channel> channels;
     std::list<std::string> idle_channels;  // subscribed, no waiter; oldest first
@@ -617,6 +641,15 @@ void validate(const RedisLockServiceOptions& options) {
     }
     if (options.max_resource_bytes == 0) {
         throw std::invalid_argument("RedisLockServiceOptions.max_resource_bytes must be > 0");
+    }
+    if (options.min_replicas_acked < 0) {
+        throw std::invalid_argument("RedisLockServiceOptions.min_replicas_acked must be >= 0");
+    }
+    if (options.min_replicas_acked > 0 &&
+        options.replicas_ack_timeout < std::chrono::milliseconds(1)) {
+        throw std::invalid_argument(
+            "RedisLockServiceOptions.replicas_ack_timeout must be >= 1 ms when min_replicas_acked "
+            "is set");
     }
 }
 

@@ -112,8 +112,8 @@ SentinelGroup::SentinelGroup(std::string master_name, std::chrono::milliseconds 
     // Ready when the replica is in sync and each sentinel sees the replica and both others.
     const auto deadline = std::chrono::steady_clock::now() + 30s;
     auto ready = [&] {
-        const auto info = blocking_command(replica_->port(), {"INFO", "replication"}).text();
-        if (info.find("master_link_status:up") == std::string::npos) {
+        const auto info = blocking_command(primary_->port(), {"INFO", "replication"}).text();
+        if (info.find("state=online") == std::string::npos) {  // WAIT counts online replicas
             return false;
         }
         for (const auto& sentinel : sentinels_) {

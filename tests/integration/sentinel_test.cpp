@@ -19,6 +19,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace keyedpool::test {
 namespace {
@@ -249,6 +251,64 @@ TEST_F(SentinelTest, FencingTokensNeverGoBackwardsAcrossAFailoverThatLostTheIncr
         EXPECT_FALSE(lost_ec) << lost_ec.message();  // success: the loss happened
         EXPECT_TRUE(doomed->lost());
     });
+}
+
+// min_replicas_acked: a lock counts only once a replica has it. A frozen replica makes the
+// acquisition fail with not_replicated, and the lock taken on the primary is given back.
+TEST(ReplicatedLockTest, ALockNoReplicaAcknowledgedIsNotReplicatedAndGivenBack) {
+    QuietLogger quiet;
+    const std::vector<std::string> replication{"--repl-diskless-sync", "yes",
+                                               "--repl-diskless-sync-delay", "0"};
+    RedisServer primary(replication);
+    auto replica_args = replication;
+    replica_args.insert(replica_args.end(),
+                        {"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+    RedisServer replica(replica_args);
+    for (int i = 0; i < 500; ++i) {
+        if (blocking_command(primary.port(), {"INFO", "replication"}).text().find("state=online") !=
+            std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(10ms);  // fixture start-up only
+    }
+    asio::io_context io;
+    redis::RedisLockServiceOptions options;
+    options.connection = primary.config();
+    options.min_replicas_acked = 1;
+    options.replicas_ack_timeout = 300ms;
+    redis::RedisLockService service(io.get_executor(), options);
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        auto guard = co_await service.async_try_lock("durable", 5s);
+        EXPECT_TRUE(guard.owns_lock());
+        co_await guard.async_release();
+    });
+    replica.pause();
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        const auto started = clock::now();
+        auto [ec, guard] =
+            co_await service.async_try_lock("durable", 5s, asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(ec, ResultCode::not_replicated) << ec.message();
+        EXPECT_FALSE(guard.owns_lock());
+        EXPECT_LT(clock::now() - started, 2s) << "not bounded by replicas_ack_timeout";
+        // Given back: the lock key goes (the clean-up runs in the background).
+        long long exists = 1;
+        for (int i = 0; i < 200 && exists != 0; ++i) {
+            exists = blocking_command(primary.port(), {"EXISTS", "keyedpool:lock:{durable}"})
+                         .as_integer();
+            if (exists != 0) {
+                co_await pause(10ms);
+            }
+        }
+        EXPECT_EQ(exists, 0) << "a lock no replica acknowledged was left on the primary";
+    });
+    replica.resume();
+    EXPECT_THROW(
+        {
+            auto bad = options;
+            bad.min_replicas_acked = -1;
+            redis::RedisLockService invalid(io.get_executor(), bad);
+        },
+        std::invalid_argument);
 }
 
 }  // namespace

@@ -39,6 +39,16 @@ struct RedisLockServiceOptions {
     /// the operation completes with `ResultCode::timeout` (the request is cancelled). A lock
     /// with a `wait` bounds its requests by what is left of the wait instead. Must be > 0.
     std::chrono::steady_clock::duration request_timeout = std::chrono::seconds(2);
+    /// Durability (as Redisson's `syncSlaves`): after each acquire and renewal, `WAIT` until this
+    /// many replicas acknowledged it. 0 (the default): no waiting, a lock lives on the primary
+    /// alone (asynchronous replication: a failover can lose it). When fewer acknowledge within
+    /// `replicas_ack_timeout` (and the request's own deadline), an acquisition completes with
+    /// `ResultCode::not_replicated` and the lock is given back; a renewal counts as failed (the
+    /// watchdog retries until the lease ends, then the holder is told `lock_lost`). Costs one
+    /// round trip plus the replication delay per acquisition. Must be >= 0.
+    int min_replicas_acked = 0;
+    /// How long `WAIT` may take (see `min_replicas_acked`). Must be > 0 when it is used.
+    std::chrono::steady_clock::duration replicas_ack_timeout = std::chrono::milliseconds(500);
     /// Longest resource name accepted (longer → `ResultCode::invalid_argument`). Must be > 0.
     std::size_t max_resource_bytes = 4096;
     /// Where this service and its locks log. Null (the default): the library's logger
