@@ -379,6 +379,10 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         for (auto& handler : commands.take_all()) {
             complete(std::move(handler), ec, Reply{});
         }
+        closed_with = ec;
+        for (auto& handler : std::exchange(close_waiters, {})) {
+            asio::post(strand, asio::append(std::move(handler), ec));
+        }
     }
 
     /// Completes a command's handler on its associated executor, never inline.
@@ -423,6 +427,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
     // configuration epoch (both set before the connection is handed out, then only read).
     std::shared_ptr<Connection> sentinel_watch;
     std::uint64_t config_epoch = 0;
+    // async_wait_closed: who waits, and the code the connection closed with.
+    std::vector<asio::any_completion_handler<void(error_code)>> close_waiters;
+    error_code closed_with;
     ConnectionRegistry& registry;
 };
 
@@ -431,6 +438,7 @@ void ConnectionRegistry::shutdown() {
     // invoking them), then destroy them outside the lock, since that may destroy connections.
     std::vector<ExecHandler> handlers;
     std::vector<Connection::PushHandler> push_handlers;
+    std::vector<asio::any_completion_handler<void(error_code)>> close_waiters;
     {
         std::lock_guard lock(mutex_);
         for (auto* impl : live_) {
@@ -438,6 +446,9 @@ void ConnectionRegistry::shutdown() {
                 handlers.push_back(std::move(handler));
             }
             push_handlers.push_back(std::move(impl->on_push));
+            for (auto& waiter : std::exchange(impl->close_waiters, {})) {
+                close_waiters.push_back(std::move(waiter));
+            }
             impl->closed = true;
         }
     }
@@ -674,6 +685,17 @@ void Connection::exec_erased(std::vector<std::string> command,
     asio::dispatch(impl->strand, [impl, id, deadline, payload = std::move(payload),
                                   handler = std::move(handler)]() mutable {
         impl->exec(id, std::move(payload), deadline, std::move(handler));
+    });
+}
+
+void Connection::wait_closed_erased(asio::any_completion_handler<void(error_code)> handler) {
+    auto impl = impl_;
+    asio::dispatch(impl->strand, [impl, handler = std::move(handler)]() mutable {
+        if (impl->closed) {
+            asio::post(impl->strand, asio::append(std::move(handler), impl->closed_with));
+        } else {
+            impl->close_waiters.push_back(std::move(handler));
+        }
     });
 }
 

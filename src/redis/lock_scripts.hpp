@@ -77,7 +77,7 @@ end
 return {0, redis.call('PTTL', KEYS[1])}
 )lua";
 
-// Direct hand-over, used by release and abandon once the lock is free: the first waiter whose
+// Direct hand-over, used by release once the lock is free: the first waiter whose
 // place has not expired gets the lock (its token, the lease it asked for, the next fencing token)
 // and a message "<token> <fencing token>" on the release channel; it returns without another
 // request. Waiters whose place expired (their process stopped trying) are dropped on the way.
@@ -102,24 +102,15 @@ return {0, redis.call('PTTL', KEYS[1])}
     "  end\n"                                                                         \
     "end\n"
 
-// ARGV[1] token, ARGV[2] release channel, ARGV[3] the config epoch. Returns 1 when released (and
-// the lock handed over to the next waiter, if any), 0 when not the owner (nothing changed).
+// Release, and clean-up of an acquisition that ends without a lock (timeout, cancellation, an
+// error, a grant that came too late): whatever the server holds for the token goes. It leaves
+// the queue, deletes the lock if the token holds it, and when the lock is free hands it over to
+// the next waiter. A release clears the queue place too: a hand-over lost to a failover leaves
+// the new holder's token queued on the new primary, where it would block the queue's head until
+// its place expired. ARGV[1] token, ARGV[2] release channel, ARGV[3] the config epoch. Returns 1
+// when the token held the lock (released), 0 when it did not (not the owner: nothing else
+// changed but its queue place).
 constexpr const char* release = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  hand_off(ARGV[2], tonumber(ARGV[3]))
-  return 1
-end
-return 0
-)lua";
-
-// An acquisition ending without a lock (timeout, cancellation, an error, a grant that came too
-// late): whatever the server holds for the token goes. ARGV[1] token, ARGV[2] release channel,
-// ARGV[3] the config epoch.
-// Leaves the queue, deletes the lock if the token holds it (a hand-over or a grant it could not
-// wait for), and when the lock is free hands it over to the next waiter. Returns 1 when it held
-// the lock.
-constexpr const char* abandon = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
 local removed = redis.call('LREM', KEYS[3], 1, ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])

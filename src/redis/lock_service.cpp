@@ -119,6 +119,14 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
                     self->on_message(message);
                 }
             });
+            // Its subscriptions die with it: the waiters learn it at once (not at their next
+            // re-check) and subscribe again on the next connection, e.g. on a failover.
+            const Connection* on = connection.get();
+            connection->async_wait_closed([weak, on](error_code) {
+                if (auto self = weak.lock()) {
+                    self->subscriber_closed(on);
+                }
+            });
         }
         co_return connection;
     }
@@ -300,16 +308,33 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     void abandon(const std::string& resource, const std::string& token) {
         const auto key = lock_key(resource);
         // On a strand: the request's deadline timer and its command complete on one executor.
+        // Transient failures (the connection died, the primary is failing over) are retried for
+        // as long as the place would last anyway: a place left behind blocks the queue's head.
         asio::co_spawn(
             asio::make_strand(executor),
             [self = shared_from_this(), keys = lock_keys(key),
              args = std::vector<std::string>{token, key + ":released"}]() mutable
             -> asio::awaitable<void> {
-                auto [ec, reply] = co_await self->run(self->abandon_script_, std::move(keys),
-                                                      std::move(args), self->request_deadline());
-                if (ec) {
-                    self->log()->debug("keyedpool: giving back an abandoned acquisition failed: {}",
-                                       ec.message());
+                const auto give_up_at =
+                    clock::now() + std::chrono::milliseconds(self->queue_place_ms());
+                asio::steady_timer pause(co_await asio::this_coro::executor);
+                auto wait = std::chrono::milliseconds(20);
+                for (;;) {
+                    auto [ec, reply] =
+                        co_await self->run(self->release_script_, keys, args,
+                                           std::min(self->request_deadline(), give_up_at));
+                    if (!ec) {
+                        co_return;
+                    }
+                    if (!is_transient(ec) || clock::now() + wait >= give_up_at) {
+                        self->log()->debug(
+                            "keyedpool: giving back an abandoned acquisition failed: {}",
+                            ec.message());
+                        co_return;
+                    }
+                    pause.expires_after(wait);
+                    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                    wait = std::min(2 * wait, std::chrono::milliseconds(500));
                 }
             },
             asio::detached);
@@ -392,6 +417,22 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
         }
         for (auto& waiter : it->second.waiters) {
             wake(waiter);
+        }
+    }
+
+    /// The subscriber connection `on` is gone: its channels are no longer subscribed, and every
+    /// waiter on them tries again (subscribing on the next connection).
+    void subscriber_closed(const Connection* on) {
+        std::lock_guard lock(channels_mutex);
+        for (auto& [name, entry] : channels) {
+            if (entry.subscribed_on != on) {
+                continue;
+            }
+            entry.subscribed_on = nullptr;
+            entry.confirmed = false;
+            for (auto& waiter : entry.waiters) {
+                wake(waiter);
+            }
         }
     }
 
@@ -618,9 +659,8 @@ struct RedisLockService::Impl : detail::LockBackend, std::enable_shared_from_thi
     KeyedMutex<std::string> local_queue;
     std::mutex scripts_mutex;
     Script acquire{lock_scripts::acquire, true, true, {}};
-    Script release_script_{lock_scripts::release, true, false, {}};
     Script renew_script_{lock_scripts::renew, false, true, {}};
-    Script abandon_script_{lock_scripts::abandon, true, false, {}};
+    Script release_script_{lock_scripts::release, true, false, {}};  // also gives up acquisitions
     std::mutex channels_mutex;
     std::unordered_map<std::string, Channel> channels;
     std::list<std::string> idle_channels;  // subscribed, no waiter; oldest first

@@ -6,18 +6,28 @@
 //   lock_worker counter PORT RESOURCE ITERATIONS INTERVALS_FILE
 //       ITERATIONS times: under the lock, GET the counter, SET it + 1, and append the critical
 //       section's [start, end] (CLOCK_MONOTONIC ns, comparable across processes) to the file.
+//   lock_worker fenced LOCK_URL STORE_PORT RESOURCE ITERATIONS
+//       until ITERATIONS writes were accepted: takes the lock through LOCK_URL (e.g. a
+//       redis-sentinel:// URL; transient errors are retried), and under it writes through a
+//       fenced store (the redis-server at STORE_PORT, whose script refuses a token not above the
+//       last one it accepted). A refused write means another holder had a higher token: this
+//       holder must be told lock_lost within two leases, else it is counted as unexplained.
+//       Prints "fenced ACCEPTED REFUSED TOLD_LOST UNEXPLAINED TRANSIENT_ERRORS" at the end.
 //   lock_worker hold PORT RESOURCE LEASE_MS AUTO_RENEW
 //       takes the lock, prints "acquired FENCE", waits until the lock is lost, prints "lost", tries
 //       to release, prints "release CODE_NAME", and exits.
 #include <keyedpool/logging.hpp>
 #include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/redis/url.hpp>
 #include <keyedpool/with_lock.hpp>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 
@@ -60,6 +70,76 @@ asio::awaitable<int> counter(int port, std::string resource, int iterations, std
     co_return 0;
 }
 
+// The fenced store's write: accepted (the new count, and the store's time in ms appended to
+// store:times) only with a token above every token accepted before; -1 otherwise.
+constexpr const char* fenced_increment = R"lua(
+local last = tonumber(redis.call('GET', 'store:last-token') or '0')
+if tonumber(ARGV[1]) <= last then return -1 end
+redis.call('SET', 'store:last-token', ARGV[1])
+local time = redis.call('TIME')
+redis.call('RPUSH', 'store:times', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
+return redis.call('INCR', 'store:counter')
+)lua";
+
+asio::awaitable<int> fenced(std::string lock_url, int store_port, std::string resource,
+                            int iterations) {
+    auto ex = co_await asio::this_coro::executor;
+    redis::RedisLockServiceOptions options;
+    options.connection = redis::parse_url(lock_url);
+    options.connection.connect_timeout = std::chrono::seconds(1);
+    options.request_timeout = std::chrono::seconds(1);
+    redis::RedisLockService locks(ex, options);
+    redis::ConnectionConfig store_config;
+    store_config.port = static_cast<std::uint16_t>(store_port);
+    auto store = co_await redis::Connection::async_connect(ex, store_config);
+    LockOptions lock_options;
+    lock_options.wait = std::chrono::seconds(10);
+    lock_options.lease = std::chrono::milliseconds(900);
+    lock_options.auto_renew = true;
+    asio::steady_timer timer(ex);
+    int accepted = 0, refused = 0, told_lost = 0, unexplained = 0, transient = 0;
+    while (accepted < iterations) {
+        auto [ec, guard] =
+            co_await locks.async_lock(resource, lock_options, asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            if (!is_transient(ec)) {
+                std::fprintf(stderr, "lock_worker: %s\n", ec.message().c_str());
+                co_return 1;
+            }
+            ++transient;
+            timer.expires_after(std::chrono::milliseconds(20));
+            co_await timer.async_wait(asio::use_awaitable);
+            continue;
+        }
+        timer.expires_after(std::chrono::milliseconds(3));  // the protected work
+        co_await timer.async_wait(asio::use_awaitable);
+        auto written = co_await store->async_exec(
+            redis::command("EVAL", fenced_increment, 0, guard.fencing_token()));
+        if (written.as_integer() >= 0) {
+            ++accepted;
+        } else {
+            ++refused;
+            timer.expires_after(2 * lock_options.lease);
+            auto [which, lost_ec, timer_ec] =
+                co_await asio::experimental::make_parallel_group(
+                    guard.async_wait_lost(asio::deferred), timer.async_wait(asio::deferred))
+                    .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+            (void)lost_ec;
+            (void)timer_ec;
+            if (which[0] == 0 && guard.lost()) {
+                ++told_lost;
+            } else {
+                ++unexplained;
+            }
+        }
+        co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
+    }
+    std::printf("fenced %d %d %d %d %d\n", accepted, refused, told_lost, unexplained, transient);
+    std::fflush(stdout);
+    store->close();
+    co_return 0;
+}
+
 asio::awaitable<int> hold(int port, std::string resource, int lease_ms, bool auto_renew) {
     auto ex = co_await asio::this_coro::executor;
     redis::RedisLockService locks(ex, options_for(port));
@@ -83,7 +163,7 @@ asio::awaitable<int> hold(int port, std::string resource, int lease_ms, bool aut
 }  // namespace
 
 int main(int argc, char** argv) {
-    logger()->set_level(spdlog::level::off);
+    logger()->set_level(std::getenv("KEYEDPOOL_TEST_LOG") ? spdlog::level::debug : spdlog::level::off);
     if (argc < 2) {
         return 2;
     }
@@ -104,6 +184,8 @@ int main(int argc, char** argv) {
     };
     if (mode == "counter" && argc == 6) {
         asio::co_spawn(io, counter(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), argv[5]), done);
+    } else if (mode == "fenced" && argc == 6) {
+        asio::co_spawn(io, fenced(argv[2], std::stoi(argv[3]), argv[4], std::stoi(argv[5])), done);
     } else if (mode == "hold" && argc == 6) {
         asio::co_spawn(
             io, hold(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), argv[5] == std::string("1")),

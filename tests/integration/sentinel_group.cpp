@@ -68,7 +68,7 @@ SentinelServer::SentinelServer(const std::string& dir, const std::string& master
                         << " 2\n"
                         << "sentinel down-after-milliseconds " << master_name << " "
                         << down_after.count() << "\n"
-                        << "sentinel failover-timeout " << master_name << " 4000\n"
+                        << "sentinel failover-timeout " << master_name << " 2000\n"
                         << "sentinel parallel-syncs " << master_name << " 1\n";
     pid_ = spawn_bound_child({"redis-server", conf, "--sentinel"});
     const auto deadline = std::chrono::steady_clock::now() + 10s;

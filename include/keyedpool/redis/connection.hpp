@@ -244,6 +244,17 @@ class Connection {
     /// connection's strand and must not block.
     void set_push_handler(PushHandler handler);
 
+    /// Completes when the connection fails or is closed, with the code its pending commands got
+    /// (`ResultCode::io_error`, `timeout`, `protocol_error`, or `operation_aborted` after
+    /// `close()`); at once when that already happened. For subscribers: a connection that dies
+    /// takes its subscriptions with it, and whoever waits for a message wants to know now.
+    /// Handler signature: `void(boost::system::error_code)`.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_wait_closed(CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+            [this](auto handler) { wait_closed_erased(std::move(handler)); }, token);
+    }
+
     /// True until the connection fails or is closed.
     bool is_connected() const noexcept;
 
@@ -280,6 +291,8 @@ class Connection {
     void exec_erased(
         std::vector<std::string> command, std::chrono::steady_clock::time_point deadline,
         boost::asio::any_completion_handler<void(boost::system::error_code, Reply)> handler);
+    void wait_closed_erased(
+        boost::asio::any_completion_handler<void(boost::system::error_code)> handler);
 
     std::shared_ptr<Impl> impl_;
 };
