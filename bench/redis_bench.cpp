@@ -153,6 +153,65 @@ void BM_Redis_UncontendedPairs(benchmark::State& state) {
 }
 BENCHMARK(BM_Redis_UncontendedPairs)->Iterations(3)->Unit(benchmark::kMillisecond);
 
+/// The transports side by side (scripts/bench.sh serves all three from one redis-server): plain
+/// TCP, a unix socket (KEYEDPOOL_BENCH_REDIS_UNIX), TLS (KEYEDPOOL_BENCH_REDIS_TLS_PORT, verified
+/// against KEYEDPOOL_BENCH_REDIS_TLS_CA). Uncontended try_lock + release pairs per second.
+void BM_Redis_TransportPairs(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    auto config = redis_config();
+    const char* unix_path = std::getenv("KEYEDPOOL_BENCH_REDIS_UNIX");
+    const char* tls_port = std::getenv("KEYEDPOOL_BENCH_REDIS_TLS_PORT");
+    const char* tls_ca = std::getenv("KEYEDPOOL_BENCH_REDIS_TLS_CA");
+    switch (state.range(0)) {
+        case 0:
+            state.SetLabel("tcp");
+            break;
+        case 1:
+            if (unix_path == nullptr) {
+                state.SkipWithError("KEYEDPOOL_BENCH_REDIS_UNIX is not set");
+                return;
+            }
+            config.unix_socket = unix_path;
+            state.SetLabel("unix");
+            break;
+        default:
+            if (tls_port == nullptr || tls_ca == nullptr) {
+                state.SkipWithError("KEYEDPOOL_BENCH_REDIS_TLS_PORT/_CA are not set");
+                return;
+            }
+            config.port = static_cast<std::uint16_t>(std::atoi(tls_port));
+            config.tls.enabled = true;
+            config.tls.ca_file = tls_ca;
+            state.SetLabel("tls");
+            break;
+    }
+    double rate = 0;
+    for (auto _ : state) {
+        run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+            auto options = lock_options();
+            options.connection = config;
+            keyedpool::redis::RedisLockService locks(ex, options);
+            auto warm = co_await locks.async_try_lock("bench:transport", 10s);
+            co_await warm.async_release();
+            const auto start = clock_type::now();
+            for (int i = 0; i < pairs_per_run; ++i) {
+                auto guard = co_await locks.async_try_lock("bench:transport", 10s);
+                co_await guard.async_release();
+            }
+            rate += pairs_per_run / seconds_since(start);
+        });
+    }
+    state.counters["pairs_per_s"] = rate / state.iterations();
+}
+BENCHMARK(BM_Redis_TransportPairs)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+
 void BM_Redis_PipelinedResources(benchmark::State& state) {
     if (skip_without_server(state)) {
         return;

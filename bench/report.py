@@ -170,6 +170,17 @@ if redis and redis_benchmark:
         f"{100 * u['pairs_per_s'] / own_set:.0f}%", "(no target)", None)
     row("Redis, uncontended: lock requests per pair", f"{u['requests_per_pair']:.2f}",
         "one acquire + one release", "—", "2", u["requests_per_pair"] <= 2)
+    # The transports, each against plain TCP measured in the same run (issue 11).
+    transports = {x.split("/")[1]: redis[x] for x in redis
+                  if x.startswith("BM_Redis_TransportPairs/") and "pairs_per_s" in redis[x]}
+    if "0" in transports:
+        tcp = transports["0"]["pairs_per_s"]
+        for arg, name in (("1", "a unix socket"), ("2", "TLS (verified, TLS 1.3)")):
+            if arg in transports:
+                t = transports[arg]["pairs_per_s"]
+                row(f"Redis, uncontended pairs/s over {name}", f"{t:.0f}/s",
+                    f"{tcp:.0f}/s over plain TCP, same server", f"{t / tcp:.2f}×", "(no target)",
+                    None)
     pipelined = sorted((int(x.split("/")[1]), x) for x in redis
                        if x.startswith("BM_Redis_PipelinedResources/"))
     for resources, n in pipelined:

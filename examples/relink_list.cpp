@@ -7,7 +7,7 @@
 // has to re-run their work; run under with_lock on the *list id* (the resource, not the method),
 // they take turns and nothing conflicts. Either way the list stays consistent.
 //
-// Usage: relink_list [--redis-port N]
+// Usage: relink_list [--redis-url URL | --redis-port N]
 #include "lock_backend.hpp"
 
 #include <keyedpool/keyedpool.hpp>

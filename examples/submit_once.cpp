@@ -6,7 +6,7 @@
 // async_try_lock("submit:<order id>", lease) on the request's *resource* — the order — and never
 // releases it: the lease is a dedupe window in which the order may be submitted once.
 //
-// Usage: submit_once [--redis-port N]
+// Usage: submit_once [--redis-url URL | --redis-port N]
 #include "lock_backend.hpp"
 
 #include <keyedpool/keyedpool.hpp>

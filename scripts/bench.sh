@@ -26,7 +26,24 @@ run memory keyedpool_memory_bench "$@"
 
 # shellcheck source=loopback-redis.sh
 source scripts/loopback-redis.sh
-start_loopback_redis
+# The same server also on a unix socket and on TLS (certificates made here), for the transport
+# comparison.
+tls_dir="$redis_dir/tls"
+mkdir -p "$tls_dir"
+tls_port=$((20000 + RANDOM % 30000))
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$tls_dir/ca.key" -out "$tls_dir/ca.crt" -days 2 -subj "/CN=bench CA" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$tls_dir/server.key" -out "$tls_dir/server.csr" -subj "/CN=localhost" 2>/dev/null
+echo "subjectAltName=IP:127.0.0.1" >"$tls_dir/san.ext"
+openssl x509 -req -in "$tls_dir/server.csr" -CA "$tls_dir/ca.crt" -CAkey "$tls_dir/ca.key" \
+    -CAcreateserial -out "$tls_dir/server.crt" -days 2 -extfile "$tls_dir/san.ext" 2>/dev/null
+start_loopback_redis --unixsocket "$redis_dir/redis.sock" --unixsocketperm 700 \
+    --tls-port "$tls_port" --tls-cert-file "$tls_dir/server.crt" \
+    --tls-key-file "$tls_dir/server.key" --tls-ca-cert-file "$tls_dir/ca.crt" \
+    --tls-auth-clients no
+export KEYEDPOOL_BENCH_REDIS_UNIX="$redis_dir/redis.sock"
+export KEYEDPOOL_BENCH_REDIS_TLS_PORT="$tls_port" KEYEDPOOL_BENCH_REDIS_TLS_CA="$tls_dir/ca.crt"
 if [ -z "$redis_port" ]; then
     echo "bench: no redis-server could be started; the Redis figures are left out" >&2
     rm -f "$out/redis.json" "$out/redis_benchmark.json" "$out/redis_syscalls.json"

@@ -21,7 +21,9 @@ redis_args=()
 
 echo
 echo "=== 2. Submit once: double-click protection with async_try_lock ==="
-./build/release/examples/submit_once "${redis_args[@]}"
+submit_args=()
+[ -n "$redis_port" ] && submit_args=(--redis-url "redis://127.0.0.1:$redis_port")
+./build/release/examples/submit_once "${submit_args[@]}"
 echo
 echo "=== 3. Relink a shared list: with_lock on the list id, retry on write conflicts ==="
 ./build/release/examples/relink_list "${redis_args[@]}"

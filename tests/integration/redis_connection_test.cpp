@@ -424,5 +424,43 @@ TEST_F(RedisConnectionTest, PlugsIntoKeyedClientPoolKeyedByEndpoint) {
     });
 }
 
+// async_wait_closed: a subscriber learns at once that its connection (and its subscriptions) is
+// gone — by close(), by the server going away — and a late waiter is told at once.
+TEST(RedisWaitClosed, CompletesWhenTheConnectionCloseOrFailsAndAtOnceAfterwards) {
+    QuietLogger quiet;
+    RedisServer server;
+    asio::io_context io;
+    std::shared_ptr<Connection> by_close;
+    std::shared_ptr<Connection> by_server;
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        by_close = co_await Connection::async_connect(io.get_executor(), server.config());
+        by_server = co_await Connection::async_connect(io.get_executor(), server.config());
+    });
+    std::optional<error_code> closed, failed, late;
+    by_close->async_wait_closed([&](error_code ec) { closed = ec; });
+    by_server->async_wait_closed([&](error_code ec) { failed = ec; });
+    io.restart();
+    io.poll();
+    EXPECT_FALSE(closed);
+    EXPECT_FALSE(failed) << "completed while the connection was fine";
+    by_close->close();
+    server.stop();
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(io);
+        for (int i = 0; i < 2000 && !(closed && failed); ++i) {
+            timer.expires_after(1ms);
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+    });
+    ASSERT_TRUE(closed && failed);
+    EXPECT_EQ(*closed, asio::error::operation_aborted);
+    EXPECT_EQ(*failed, ResultCode::io_error) << failed->message();
+    by_server->async_wait_closed([&](error_code ec) { late = ec; });
+    io.restart();
+    io.poll();
+    ASSERT_TRUE(late) << "a wait on a closed connection did not complete at once";
+    EXPECT_EQ(*late, ResultCode::io_error);
+}
+
 }  // namespace
 }  // namespace keyedpool::test
