@@ -163,7 +163,8 @@ asio::awaitable<int> hold(int port, std::string resource, int lease_ms, bool aut
 }  // namespace
 
 int main(int argc, char** argv) {
-    logger()->set_level(std::getenv("KEYEDPOOL_TEST_LOG") ? spdlog::level::debug : spdlog::level::off);
+    logger()->set_level(std::getenv("KEYEDPOOL_TEST_LOG") ? spdlog::level::debug
+                                                          : spdlog::level::off);
     if (argc < 2) {
         return 2;
     }

@@ -60,9 +60,8 @@ class Worker {
                 buffer_.erase(0, pos + 1);
                 return line;
             }
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                      std::chrono::steady_clock::now());
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) {
                 return "";
             }
