@@ -295,6 +295,19 @@ TEST_F(TlsTest, ANameTheCertificateDoesNotCarryIsTlsFailed) {
     });
 }
 
+TEST_F(TlsTest, ACaDirectoryIsTrustedLikeACaFile) {
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto c = config();
+        c.tls.ca_file.clear();
+        c.tls.ca_path = files_->ca_dir();
+        auto [ec, connection] = co_await try_connect(c);
+        EXPECT_FALSE(ec) << ec.message();
+        c.tls.ca_path = files_->path("no-such-dir");  // loads, but trusts nothing: refused
+        auto [refused, none] = co_await try_connect(c);
+        EXPECT_EQ(refused, ResultCode::tls_failed) << refused.message();
+    });
+}
+
 TEST_F(TlsTest, WithVerificationOffAnyCertificateIsAccepted) {
     run_coroutine(io_, [&]() -> asio::awaitable<void> {
         auto c = config();

@@ -58,6 +58,9 @@ TlsFiles::TlsFiles() {
     signed_by_ca("server", "/CN=localhost",
                  "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth");
     signed_by_ca("client", "/CN=keyedpool test client", "extendedKeyUsage=clientAuth");
+    std::filesystem::create_directory(ca_dir());
+    std::filesystem::copy_file(ca(), ca_dir() + "/ca.crt");
+    run({"openssl", "rehash", ca_dir()});
 }
 
 TlsFiles::~TlsFiles() {

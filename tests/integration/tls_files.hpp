@@ -20,6 +20,8 @@ class TlsFiles {
 
     std::string path(const std::string& name) const { return dir_ + "/" + name; }
     std::string ca() const { return path("ca.crt"); }
+    /// A directory holding the CA, prepared with `openssl rehash` (for `TlsConfig::ca_path`).
+    std::string ca_dir() const { return path("cas"); }
     std::string other_ca() const { return path("other-ca.crt"); }
     std::string server_cert() const { return path("server.crt"); }
     std::string server_key() const { return path("server.key"); }
