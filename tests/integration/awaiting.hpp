@@ -8,6 +8,8 @@
 #include <boost/asio.hpp>
 
 #include <chrono>
+#include <memory>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,17 @@ boost::asio::awaitable<bool> eventually(
         co_await sleep_for(std::chrono::milliseconds(1));
     }
     co_return true;
+}
+
+/// Connects to `config` on the calling coroutine's executor: the error, and the connection when
+/// it worked.
+inline boost::asio::awaitable<
+    std::pair<boost::system::error_code, std::shared_ptr<redis::Connection>>>
+try_connect(redis::ConnectionConfig config) {
+    auto [ec, connection] = co_await redis::Connection::async_connect(
+        co_await boost::asio::this_coro::executor, std::move(config),
+        boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return std::pair{ec, std::move(connection)};
 }
 
 /// One command on a connection of its own (to look at the server beside the code under test).

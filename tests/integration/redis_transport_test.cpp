@@ -3,6 +3,7 @@
 //
 // The transports under redis::Connection: a unix domain socket and TLS (with certificates the
 // test makes), against real redis-server processes; the lock service on each.
+#include "awaiting.hpp"
 #include "quiet_logger.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
@@ -56,14 +57,6 @@ class LogCapture {
     std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
     spdlog::level::level_enum level_;
 };
-
-/// Connects; the error code, and the connection when it worked.
-asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> try_connect(
-    redis::ConnectionConfig config) {
-    auto [ec, connection] = co_await Connection::async_connect(
-        co_await asio::this_coro::executor, std::move(config), asio::as_tuple(asio::use_awaitable));
-    co_return std::pair{ec, std::move(connection)};
-}
 
 /// A try-lock and a release through a lock service on `config`, then a second service waiting for
 /// the lock the first holds: the release reaches it through pub/sub on the same transport.

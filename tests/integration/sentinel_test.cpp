@@ -3,6 +3,7 @@
 //
 // Redis Sentinel: finding the primary, following a failover (SENTINEL FAILOVER, and the primary
 // killed), on a primary + replica + 3 sentinels started on loopback for each test.
+#include "awaiting.hpp"
 #include "lock_worker_process.hpp"
 #include "quiet_logger.hpp"
 #include "run_coroutine.hpp"
@@ -31,18 +32,6 @@ using boost::system::error_code;
 using redis::Connection;
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
-
-asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> try_connect(
-    redis::ConnectionConfig config) {
-    auto [ec, connection] = co_await Connection::async_connect(
-        co_await asio::this_coro::executor, std::move(config), asio::as_tuple(asio::use_awaitable));
-    co_return std::pair{ec, std::move(connection)};
-}
-
-asio::awaitable<void> pause(std::chrono::milliseconds how_long) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, how_long);
-    co_await timer.async_wait(asio::use_awaitable);
-}
 
 class SentinelTest : public ::testing::Test {
   protected:
@@ -122,7 +111,7 @@ TEST_F(SentinelTest, AFailoverClosesTheConnectionAndTheNextOneReachesTheNewPrima
     EXPECT_EQ(new_primary, group_.node(1).port());
     run_coroutine(io_, [&]() -> asio::awaitable<void> {
         for (int i = 0; i < 500 && (!blocked || before->is_connected()); ++i) {
-            co_await pause(10ms);
+            co_await sleep_for(10ms);
         }
         if (!blocked) {
             ADD_FAILURE() << "a command pending on the old primary was left hanging";
@@ -182,7 +171,7 @@ TEST_F(SentinelTest, APoolReconnectsToTheNewPrimaryAfterThePrimaryIsKilled) {
             } else {
                 EXPECT_TRUE(is_transient(ec)) << ec.message();
             }
-            co_await pause(20ms);
+            co_await sleep_for(20ms);
         }
         ADD_FAILURE() << "the pool never reached the new primary";
     });
@@ -242,7 +231,7 @@ TEST_F(SentinelTest, FencingTokensNeverGoBackwardsAcrossAFailoverThatLostTheIncr
                 co_await guard.async_release();
             } else {
                 EXPECT_TRUE(is_transient(ec)) << ec.message();
-                co_await pause(20ms);
+                co_await sleep_for(20ms);
             }
         }
         EXPECT_GT(after, highest_before)
@@ -297,7 +286,7 @@ TEST(ReplicatedLockTest, ALockNoReplicaAcknowledgedIsNotReplicatedAndGivenBack) 
             exists = blocking_command(primary.port(), {"EXISTS", "keyedpool:lock:{durable}"})
                          .as_integer();
             if (exists != 0) {
-                co_await pause(10ms);
+                co_await sleep_for(10ms);
             }
         }
         EXPECT_EQ(exists, 0) << "a lock no replica acknowledged was left on the primary";
