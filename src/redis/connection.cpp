@@ -35,6 +35,17 @@ using detail::ExecHandler;
 void validate(const ConnectionConfig& config) {
     if (!config.sentinel.sentinels.empty()) {
         // host, port and unix_socket are the sentinels' to give
+        if (config.sentinel.master_name.empty()) {
+            throw std::invalid_argument(
+                "ConnectionConfig.sentinel.master_name must not be empty when sentinels are given");
+        }
+        for (std::size_t i = 0; i < config.sentinel.sentinels.size(); ++i) {
+            const auto& sentinel = config.sentinel.sentinels[i];
+            if (sentinel.host.empty() || sentinel.port == 0) {
+                throw std::invalid_argument(fmt::format(
+                    "ConnectionConfig.sentinel.sentinels[{}] needs a host and a port", i));
+            }
+        }
     } else if (config.unix_socket.empty()) {
         if (config.host.empty()) {
             throw std::invalid_argument("ConnectionConfig.host must not be empty");
@@ -57,19 +68,6 @@ void validate(const ConnectionConfig& config) {
             throw std::invalid_argument(
                 "ConnectionConfig.tls cannot be used with unix_socket (Redis serves TLS over TCP "
                 "only)");
-        }
-    }
-    if (!config.sentinel.sentinels.empty()) {
-        if (config.sentinel.master_name.empty()) {
-            throw std::invalid_argument(
-                "ConnectionConfig.sentinel.master_name must not be empty when sentinels are given");
-        }
-        for (std::size_t i = 0; i < config.sentinel.sentinels.size(); ++i) {
-            const auto& sentinel = config.sentinel.sentinels[i];
-            if (sentinel.host.empty() || sentinel.port == 0) {
-                throw std::invalid_argument(fmt::format(
-                    "ConnectionConfig.sentinel.sentinels[{}] needs a host and a port", i));
-            }
         }
     }
     if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
