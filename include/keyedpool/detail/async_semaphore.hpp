@@ -11,6 +11,7 @@
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/intrusive/list.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -19,15 +20,19 @@
 #include <mutex>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace keyedpool::detail {
 
-/// A counting semaphore with a FIFO queue of waiting acquisitions. `release` hands a unit straight
-/// to the oldest waiter (a later `try_acquire` cannot barge ahead of it).
+/// A counting semaphore with a FIFO queue of waiting acquisitions, each of any number of units
+/// (its weight; 1 by default). `release` hands units straight to the oldest waiters, in order, as
+/// long as the oldest one's weight fits (a later `try_acquire`, or a lighter waiter behind a heavy
+/// one, cannot barge ahead: no waiter starves). `set_limit` changes how many units exist; units
+/// held beyond a lowered limit stay held and are not handed out again until the count is under it.
 ///
-/// Invariant kept by `async_acquire`: it completes with success exactly when the caller holds a
-/// unit. When cancellation arrives after the unit was handed over but before the completion ran
-/// ("woken, then cancelled"), the unit is released again (waking the next waiter) and the operation
+/// Invariant kept by `async_acquire`: it completes with success exactly when the caller holds its
+/// units. When cancellation arrives after the units were handed over but before the completion ran
+/// ("woken, then cancelled"), they are released again (waking the next waiters) and the operation
 /// completes with `operation_aborted`, so no wake-up is lost.
 ///
 /// Cancellation is safe across threads: a waiter's cancellation handler is installed before the
@@ -41,7 +46,7 @@ class AsyncSemaphore {
     using executor_type = boost::asio::any_io_executor;
 
     AsyncSemaphore(executor_type executor, std::size_t units)
-        : executor_(std::move(executor)), units_(units), available_(units) {}
+        : executor_(std::move(executor)), limit_(units) {}
 
     AsyncSemaphore(const AsyncSemaphore&) = delete;
     AsyncSemaphore& operator=(const AsyncSemaphore&) = delete;
@@ -52,57 +57,79 @@ class AsyncSemaphore {
 
     executor_type get_executor() const { return executor_; }
 
-    /// Takes a unit if one is free and nobody waits, without waiting.
-    bool try_acquire() {
+    /// Takes `units` if they are free and nobody waits, without waiting.
+    bool try_acquire(std::size_t units = 1) {
         std::lock_guard lock(mutex_);
-        if (available_ > 0 && waiters_.empty()) {
-            --available_;
+        if (waiters_.empty() && fits(units)) {
+            in_use_ += units;
             return true;
         }
         return false;
     }
 
-    /// Returns a unit, handing it to the oldest waiter if there is one. Returns false (and does
-    /// nothing) when no unit was held.
-    bool release() {
-        Waiter* next = nullptr;
+    /// Returns `units`, handing them to the oldest waiters that fit, in order. Returns false (and
+    /// does nothing) when fewer were held.
+    bool release(std::size_t units = 1) {
+        Granted granted;
         {
             std::lock_guard lock(mutex_);
-            if (!waiters_.empty()) {
-                next = &waiters_.front();
-                waiters_.pop_front();
-            } else if (available_ < units_) {
-                ++available_;
-                return true;
-            } else {
+            if (units > in_use_) {
                 return false;
             }
+            in_use_ -= units;
+            grant_waiters(granted);
         }
-        next->complete({});  // the unit goes to it
+        complete_granted(granted);
         return true;
     }
 
-    /// Waits for a unit. Handler signature: `void(boost::system::error_code)`; success means the
-    /// caller holds a unit. Supports terminal, partial and total per-operation cancellation
-    /// (→ `operation_aborted`). Never completes inline; the handler runs on its associated
-    /// executor (default: the semaphore's).
+    /// Sets how many units exist. Raising it hands the new units to waiters at once; lowering it
+    /// takes nothing back (the units held stay held; none is handed out while at or above it).
+    void set_limit(std::size_t units) {
+        Granted granted;
+        {
+            std::lock_guard lock(mutex_);
+            limit_ = units;
+            grant_waiters(granted);
+        }
+        complete_granted(granted);
+    }
+
+    /// Units held now (for diagnostics and tests; stale at once on a busy semaphore).
+    std::size_t in_use() const {
+        std::lock_guard lock(mutex_);
+        return in_use_;
+    }
+
+    /// Waits for `units` (at most the limit, or it waits until the limit is raised). Handler
+    /// signature: `void(boost::system::error_code)`; success means the caller holds them. Supports
+    /// terminal, partial and total per-operation cancellation (→ `operation_aborted`). Never
+    /// completes inline; the handler runs on its associated executor (default: the semaphore's).
+    template <typename CompletionToken>
+    auto async_acquire(std::size_t units, CompletionToken&& token) {
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+            [this, units](auto handler) { this->start(units, std::move(handler)); }, token);
+    }
+
+    /// `async_acquire(1, token)`.
     template <typename CompletionToken>
     auto async_acquire(CompletionToken&& token) {
-        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
-            [this](auto handler) { this->start(std::move(handler)); }, token);
+        return async_acquire(1, std::forward<CompletionToken>(token));
     }
 
     /// Completes every pending `async_acquire` with `operation_aborted`. Held units stay held.
     void cancel_waiters() {
-        WaiterList taken;
+        // Unlinked under the lock: a cancellation racing this sees them gone, as with a grant.
+        std::vector<Waiter*> taken;
         {
             std::lock_guard lock(mutex_);
-            taken.swap(waiters_);
+            while (!waiters_.empty()) {
+                taken.push_back(&waiters_.front());
+                waiters_.pop_front();
+            }
         }
-        while (!taken.empty()) {
-            Waiter& w = taken.front();
-            taken.pop_front();
-            w.complete(boost::asio::error::operation_aborted);
+        for (Waiter* waiter : taken) {
+            waiter->complete(boost::asio::error::operation_aborted);
         }
     }
 
@@ -111,13 +138,18 @@ class AsyncSemaphore {
       public:
         /// Posts the completion to the handler's executor. Called once, without the lock.
         virtual void complete(boost::system::error_code ec) = 0;
-        /// The waiter's cancellation came after it was handed a unit (on the handler's executor).
+        /// How many units it waits for.
+        std::size_t units = 1;
+        /// The waiter's cancellation came after it was handed its units (on the handler's
+        /// executor).
         bool cancelled_after_grant = false;
 
       protected:
         ~Waiter() = default;
     };
     using WaiterList = boost::intrusive::list<Waiter, boost::intrusive::constant_time_size<false>>;
+    /// Waiters handed their units under the lock, completed after it (usually one: no allocation).
+    using Granted = boost::container::small_vector<Waiter*, 4>;
 
     template <typename Handler>
     class Op final : public Waiter {
@@ -147,7 +179,7 @@ class AsyncSemaphore {
         void finish(boost::system::error_code ec) {  // on the handler's executor
             boost::asio::get_associated_cancellation_slot(handler_).clear();
             if (!ec && this->cancelled_after_grant) {
-                semaphore_.release();  // woken, then cancelled: pass the unit on
+                semaphore_.release(this->units);  // woken, then cancelled: pass the units on
                 ec = boost::asio::error::operation_aborted;
             }
             Handler handler = std::move(handler_);
@@ -172,13 +204,14 @@ class AsyncSemaphore {
     };
 
     template <typename Handler>
-    void start(Handler handler) {
+    void start(std::size_t units, Handler handler) {
         auto* op = new Op<Handler>(*this, std::move(handler));
+        op->units = units;
         bool granted = false;
         {
             std::lock_guard lock(mutex_);
-            if (available_ > 0 && waiters_.empty()) {
-                --available_;
+            if (waiters_.empty() && fits(units)) {
+                in_use_ += units;
                 granted = true;
             } else {
                 auto slot = boost::asio::get_associated_cancellation_slot(op->handler());
@@ -193,24 +226,53 @@ class AsyncSemaphore {
         }
     }
 
+    bool fits(std::size_t units) const {  // under mutex_
+        return in_use_ < limit_ && units <= limit_ - in_use_;
+    }
+
+    /// Moves the oldest waiters whose units fit, in order, out of the queue into `granted`
+    /// (unlinked: a cancellation racing the completion sees it was granted). Under mutex_.
+    void grant_waiters(Granted& granted) {
+        while (!waiters_.empty() && fits(waiters_.front().units)) {
+            Waiter& next = waiters_.front();
+            in_use_ += next.units;
+            waiters_.pop_front();
+            granted.push_back(&next);
+        }
+    }
+
+    /// Completes the waiters `grant_waiters` took: their units are theirs. Without the lock.
+    static void complete_granted(Granted& granted) {
+        for (Waiter* waiter : granted) {
+            waiter->complete({});
+        }
+    }
+
     void cancel(Waiter& waiter) {  // on the waiter's handler's executor
+        Granted granted;
         {
             std::lock_guard lock(mutex_);
             if (!waiter.is_linked()) {
-                // Handed a unit already; its completion is on its way and passes the unit on.
+                // Handed its units already (or being completed); the completion passes them on.
                 waiter.cancelled_after_grant = true;
                 return;
             }
+            const bool was_head = &waiters_.front() == &waiter;
             waiters_.erase(waiters_.iterator_to(waiter));
+            if (was_head) {
+                // A heavy head that leaves may unblock lighter waiters behind it.
+                grant_waiters(granted);
+            }
         }
         waiter.complete(boost::asio::error::operation_aborted);
+        complete_granted(granted);
     }
 
     const executor_type executor_;
-    const std::size_t units_;
-    std::mutex mutex_;
-    std::size_t available_;  // guarded by mutex_
-    WaiterList waiters_;     // guarded by mutex_
+    mutable std::mutex mutex_;
+    std::size_t limit_;       // guarded by mutex_
+    std::size_t in_use_ = 0;  // guarded by mutex_
+    WaiterList waiters_;      // guarded by mutex_
 };
 
 }  // namespace keyedpool::detail
