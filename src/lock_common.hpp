@@ -64,7 +64,30 @@ queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions&
     co_return Result{boost::system::error_code{}, std::move(guard)};
 }
 
-/// The guard of a lock just acquired; its lease (and watchdog) start from `sent_at`.
+/// The guard of a lease just taken (a lock, or permits); its lease (and watchdog) start from
+/// `sent_at`. `local_hold` is the backend's in-process hold, dropped when the lease ends (released,
+/// lost, or run out).
+inline LockGuard make_held_lease(const boost::asio::any_io_executor& executor,
+                                 std::shared_ptr<LockBackend> backend, std::string resource,
+                                 std::string token, std::uint64_t fencing_token,
+                                 std::chrono::steady_clock::duration lease, bool auto_renew,
+                                 std::shared_ptr<void> local_hold,
+                                 std::chrono::steady_clock::time_point sent_at,
+                                 std::shared_ptr<const TimeSource> time,
+                                 std::shared_ptr<spdlog::logger> log) {
+    auto state =
+        std::make_shared<LockState>(executor, std::move(backend), std::move(time), std::move(log));
+    state->resource = std::move(resource);
+    state->token = std::move(token);
+    state->fencing_token = fencing_token;
+    state->lease = lease;
+    state->auto_renew = auto_renew;
+    state->local_hold = std::move(local_hold);
+    state->start(sent_at);
+    return LockGuard{std::move(state)};
+}
+
+/// The guard of a lock just acquired, holding its place in the in-process queue.
 inline LockGuard make_held_lock(const boost::asio::any_io_executor& executor,
                                 std::shared_ptr<LockBackend> backend, std::string resource,
                                 std::string token, std::uint64_t fencing_token,
@@ -72,28 +95,23 @@ inline LockGuard make_held_lock(const boost::asio::any_io_executor& executor,
                                 std::chrono::steady_clock::time_point sent_at,
                                 std::shared_ptr<const TimeSource> time,
                                 std::shared_ptr<spdlog::logger> log) {
-    auto state =
-        std::make_shared<LockState>(executor, std::move(backend), std::move(time), std::move(log));
-    state->resource = std::move(resource);
-    state->token = std::move(token);
-    state->fencing_token = fencing_token;
-    state->lease = options.lease;
-    state->auto_renew = options.auto_renew;
-    state->local_hold = std::make_shared<LocalQueue::Guard>(std::move(local_hold));
-    state->start(sent_at);
-    return LockGuard{std::move(state)};
+    return make_held_lease(executor, std::move(backend), std::move(resource), std::move(token),
+                           fencing_token, options.lease, options.auto_renew,
+                           std::make_shared<LocalQueue::Guard>(std::move(local_hold)), sent_at,
+                           std::move(time), std::move(log));
 }
 
-/// Runs a lock operation on a strand of its own and completes `handler` with its result, keeping
-/// the handler's executor, allocator and cancellation slot.
-template <typename Handler>
+/// Runs a lock (or permit) operation on a strand of its own and completes `handler` with its
+/// result — a pair of error code and guard —, keeping the handler's executor, allocator and
+/// cancellation slot.
+template <typename Result, typename Handler>
 void spawn_lock_operation(const boost::asio::any_io_executor& executor,
-                          boost::asio::awaitable<Acquired> operation, Handler handler) {
+                          boost::asio::awaitable<Result> operation, Handler handler) {
     namespace asio = boost::asio;
     asio::co_spawn(asio::make_strand(executor), std::move(operation),
                    bind_handler_associations(
                        std::move(handler), executor,
-                       [](auto user_handler, std::exception_ptr e, Acquired result) {
+                       [](auto user_handler, std::exception_ptr e, Result result) {
                            if (e) {
                                result.first = error_code_of(e, ResultCode::io_error);
                            }

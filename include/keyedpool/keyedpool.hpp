@@ -11,6 +11,7 @@
 #include <keyedpool/keyed_client_pool.hpp>
 #include <keyedpool/keyed_mutex.hpp>
 #include <keyedpool/local_lock_service.hpp>
+#include <keyedpool/local_semaphore_service.hpp>
 #include <keyedpool/lock_guard.hpp>
 #include <keyedpool/logging.hpp>
 #include <keyedpool/pool_options.hpp>
@@ -22,6 +23,7 @@
 #include <keyedpool/result_code.hpp>
 #include <keyedpool/result_code_format.hpp>
 #include <keyedpool/retry.hpp>
+#include <keyedpool/semaphore.hpp>
 #include <keyedpool/time_traits.hpp>
 #include <keyedpool/with_lock.hpp>
 

@@ -6,6 +6,7 @@
 
 #include <keyedpool/async_mutex.hpp>
 #include <keyedpool/keyed_mutex.hpp>
+#include <keyedpool/local_semaphore_service.hpp>
 #include <keyedpool/logging.hpp>
 
 #include <gtest/gtest.h>
@@ -236,6 +237,42 @@ TEST(ThreadedMutex, KeyedMutexSerialisesPerKeyAcrossThreads) {
     threads.join();
     EXPECT_EQ(counters[0] + counters[1] + counters[2] + counters[3], 8'000);
     EXPECT_EQ(mutex.size(), 0u);
+}
+
+// Weighted permits across threads: at no moment more than the limit held (holders of 2 count
+// twice), every acquisition served, nothing left behind.
+TEST(ThreadedSemaphore, PermitsNeverExceedTheLimitAcrossThreads) {
+    asio::thread_pool threads(2);
+    LocalSemaphoreService service(threads.get_executor());
+    std::atomic<int> held{0};
+    std::atomic<int> most{0};
+    std::atomic<int> served{0};
+    for (int worker = 0; worker < 8; ++worker) {
+        asio::co_spawn(
+            threads,
+            [&, worker]() -> asio::awaitable<void> {
+                SemaphoreOptions options;
+                options.limit = 3;
+                options.permits = worker % 3 == 0 ? 2 : 1;
+                options.wait = std::chrono::seconds(60);
+                for (int i = 0; i < 200; ++i) {
+                    auto guard = co_await service.async_acquire("db", options);
+                    const int now = held.fetch_add(static_cast<int>(guard.permits())) +
+                                    static_cast<int>(guard.permits());
+                    int seen = most.load();
+                    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+                    }
+                    held.fetch_sub(static_cast<int>(guard.permits()));
+                    ++served;
+                    co_await guard.async_release();
+                }
+            },
+            asio::detached);
+    }
+    threads.join();
+    EXPECT_EQ(served.load(), 8 * 200);
+    EXPECT_LE(most.load(), 3) << "more permits than the limit were held at once";
+    EXPECT_EQ(service.resources(), 0u);
 }
 
 }  // namespace
