@@ -9,8 +9,8 @@
 
 #include <chrono>
 #include <memory>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace keyedpool::test {
