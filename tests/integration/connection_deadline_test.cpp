@@ -79,6 +79,8 @@ class Peer {
 
     /// The client's end of the connection, as the server sees it.
     tcp::endpoint client_endpoint() const { return socket_.remote_endpoint(); }
+    /// The server's end.
+    tcp::endpoint server_endpoint() const { return socket_.local_endpoint(); }
 
   private:
     tcp::acceptor acceptor_;
@@ -335,15 +337,22 @@ TEST(ConnectionLifetime, DestroyingTheContextFreesConnectionsWithCommandsPending
 
 /// The kernel's timer on the loopback TCP socket bound to `local_port` (/proc/net/tcp): its kind
 /// (0 none, 1 retransmit, 2 keepalive...) and seconds until it fires; nullopt if not found.
-std::optional<std::pair<int, double>> tcp_timer(std::uint16_t local_port) {
+/// The timer of the connection from `local_port` to `remote_port` in /proc/net/tcp: its kind (2:
+/// keepalive) and seconds left. Both ports: a socket in TIME_WAIT from an earlier connection may
+/// have the same local port (and a timer of kind 3).
+std::optional<std::pair<int, double>> tcp_timer(std::uint16_t local_port,
+                                                std::uint16_t remote_port) {
     std::ifstream table("/proc/net/tcp");
     std::string line;
     std::getline(table, line);  // header
+    auto port_of = [](const std::string& address) {
+        return std::stoul(address.substr(address.find(':') + 1), nullptr, 16);
+    };
     while (std::getline(table, line)) {
         std::istringstream fields(line);
         std::string slot, local, remote, state, queues, timer;
         fields >> slot >> local >> remote >> state >> queues >> timer;
-        if (std::stoul(local.substr(local.find(':') + 1), nullptr, 16) != local_port) {
+        if (port_of(local) != local_port || port_of(remote) != remote_port) {
             continue;
         }
         const int kind = std::stoi(timer.substr(0, timer.find(':')), nullptr, 16);
@@ -361,7 +370,8 @@ TEST_F(ConnectionDeadlineTest, AnIdleConnectionHasKeepaliveProbesAtTheHealthChec
         redis::ConnectionConfig config;
         config.health_check_interval = 3s;
         auto client = co_await peer_.connect(config);
-        const auto timer = tcp_timer(peer_.client_endpoint().port());
+        const auto timer =
+            tcp_timer(peer_.client_endpoint().port(), peer_.server_endpoint().port());
         EXPECT_TRUE(timer.has_value()) << "the client socket is not in /proc/net/tcp";
         if (timer) {
             EXPECT_EQ(timer->first, 2) << "no keepalive timer on the idle socket";
