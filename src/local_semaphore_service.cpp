@@ -144,11 +144,7 @@ struct LocalSemaphoreService::Impl : detail::LockBackend, std::enable_shared_fro
             (void)order;
             (void)timer_ec;
             if (acquire_ec) {  // the timer won, or we were cancelled
-                const auto cancellation = co_await asio::this_coro::cancellation_state;
-                co_return Acquired{cancellation.cancelled() != asio::cancellation_type::none
-                                       ? error_code(asio::error::operation_aborted)
-                                       : error_code(ResultCode::lock_timeout),
-                                   PermitGuard{}};
+                co_return Acquired{co_await detail::why_the_wait_ended(), PermitGuard{}};
             }
         }
         auto token = detail::random_token();

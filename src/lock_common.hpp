@@ -26,6 +26,16 @@ namespace keyedpool::detail {
 using LocalQueue = KeyedMutex<std::string>;
 using Acquired = std::pair<boost::system::error_code, LockGuard>;
 
+/// Why a wait raced against its deadline ended without what it waited for: the caller's
+/// cancellation (`operation_aborted`) or the deadline (`lock_timeout`).
+inline boost::asio::awaitable<boost::system::error_code> why_the_wait_ended() {
+    namespace asio = boost::asio;
+    const auto cancellation = co_await asio::this_coro::cancellation_state;
+    co_return cancellation.cancelled() != asio::cancellation_type::none
+        ? boost::system::error_code(asio::error::operation_aborted)
+        : boost::system::error_code(ResultCode::lock_timeout);
+}
+
 /// Takes the resource's place in the in-process FIFO queue: one attempt when `try_only` or
 /// `options.wait` is 0 (→ `lock_busy` / `lock_timeout`), else waits until `deadline` on `time`
 /// (→ `lock_timeout`, or `operation_aborted` when the caller cancelled). Runs on a strand: the
@@ -55,11 +65,7 @@ queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions&
     (void)timer_ec;
     if (lock_ec) {  // the timer won or we were cancelled (a lock handed over meanwhile was passed
                     // on)
-        const auto cancellation = co_await asio::this_coro::cancellation_state;
-        co_return Result{cancellation.cancelled() != asio::cancellation_type::none
-                             ? boost::system::error_code(asio::error::operation_aborted)
-                             : boost::system::error_code(ResultCode::lock_timeout),
-                         LocalQueue::Guard{}};
+        co_return Result{co_await why_the_wait_ended(), LocalQueue::Guard{}};
     }
     co_return Result{boost::system::error_code{}, std::move(guard)};
 }

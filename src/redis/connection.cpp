@@ -395,13 +395,6 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         asio::dispatch(strand, asio::append(std::move(handler), ec, std::move(reply)));
     }
 
-    /// TCP keepalive after `health_check_interval` of silence (see ConnectionConfig).
-    void enable_keepalive() {
-        const auto interval =
-            std::chrono::ceil<std::chrono::seconds>(config.health_check_interval).count();
-        transport.enable_keepalive(static_cast<int>(std::min<long long>(interval, 32767)));
-    }
-
     asio::strand<executor_type> strand;
     detail::Transport transport;
     asio::steady_timer watch_timer;
@@ -477,7 +470,7 @@ asio::awaitable<Reply> exec_on(
 asio::awaitable<void> handshake(std::shared_ptr<Connection::Impl> impl) {
     const auto& config = impl->config;
     co_await impl->transport.async_connect(config);  // non-blocking: start_write never blocks
-    impl->enable_keepalive();
+    impl->transport.enable_keepalive(config.health_check_interval);  // see ConnectionConfig
     impl->socket_ready = true;
     impl->connected.store(true);
     impl->start_read();

@@ -36,13 +36,6 @@ std::optional<Endpoint> to_endpoint(const std::string& host, const std::string& 
     return Endpoint{host, static_cast<std::uint16_t>(*number)};
 }
 
-std::string describe(const Endpoint& endpoint) {
-    ConnectionConfig config;
-    config.host = endpoint.host;
-    config.port = endpoint.port;
-    return describe_endpoint(config);
-}
-
 }  // namespace
 
 asio::awaitable<std::optional<SentinelAnswer>> ask_sentinel(asio::any_io_executor executor,
@@ -63,7 +56,7 @@ asio::awaitable<std::optional<SentinelAnswer>> ask_sentinel(asio::any_io_executo
     auto [ec, sentinel] = co_await Connection::async_connect(executor, std::move(sentinel_config),
                                                              asio::as_tuple(asio::use_awaitable));
     if (ec) {
-        logger()->warn("keyedpool.redis: sentinel {} cannot be reached: {}", describe(at),
+        logger()->warn("keyedpool.redis: sentinel {} cannot be reached: {}", describe_endpoint(at),
                        ec.message());
         co_return std::nullopt;
     }
@@ -76,7 +69,7 @@ asio::awaitable<std::optional<SentinelAnswer>> ask_sentinel(asio::any_io_executo
     }
     if (!primary) {
         logger()->warn("keyedpool.redis: sentinel {} does not name a primary for '{}': {}",
-                       describe(at), config.sentinel.master_name,
+                       describe_endpoint(at), config.sentinel.master_name,
                        ask_ec ? ask_ec.message() : std::string("no such master"));
         co_return std::nullopt;
     }
@@ -111,7 +104,7 @@ asio::awaitable<std::optional<std::uint64_t>> confirm_primary(Connection& sentin
     const auto named = to_endpoint(ip, port);
     if (!named || !epoch || *named != primary) {
         logger()->warn("keyedpool.redis: the sentinel moved primary '{}' to {} while connecting",
-                       master_name, named ? describe(*named) : std::string("?"));
+                       master_name, named ? describe_endpoint(*named) : std::string("?"));
         co_return std::nullopt;
     }
     co_return epoch;

@@ -24,13 +24,17 @@ using asio::ip::tcp;
 using boost::system::error_code;
 using boost::system::system_error;
 
+std::string describe_endpoint(const Endpoint& endpoint, bool tls) {
+    const bool ipv6 = endpoint.host.find(':') != std::string::npos;
+    return fmt::format("{}{}{}{}:{}", tls ? "tls " : "", ipv6 ? "[" : "", endpoint.host,
+                       ipv6 ? "]" : "", endpoint.port);
+}
+
 std::string describe_endpoint(const ConnectionConfig& config) {
     if (!config.unix_socket.empty()) {
         return "unix:" + config.unix_socket;
     }
-    const bool ipv6 = config.host.find(':') != std::string::npos;
-    return fmt::format("{}{}{}{}:{}", config.tls.enabled ? "tls " : "", ipv6 ? "[" : "",
-                       config.host, ipv6 ? "]" : "", config.port);
+    return describe_endpoint(Endpoint{config.host, config.port}, config.tls.enabled);
 }
 
 namespace {
@@ -161,7 +165,8 @@ std::size_t Transport::write_now(asio::const_buffer buffer, error_code& ec) {
     return written;
 }
 
-void Transport::enable_keepalive(int idle_seconds) {
+void Transport::enable_keepalive(std::chrono::steady_clock::duration idle_time) {
+    const auto idle_seconds = std::chrono::ceil<std::chrono::seconds>(idle_time).count();
     tcp::socket* socket = nullptr;
     if (auto* plain = std::get_if<Tcp>(&stream_)) {
         socket = plain;
@@ -173,7 +178,7 @@ void Transport::enable_keepalive(int idle_seconds) {
     }
     error_code ignored;
     socket->set_option(asio::socket_base::keep_alive(true), ignored);
-    const int idle = std::min(idle_seconds, 32767);
+    const int idle = static_cast<int>(std::min<long long>(idle_seconds, 32767));
     const int every = std::max(1, idle / 3);
     const int count = 3;
     const int fd = socket->native_handle();

@@ -17,6 +17,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,6 +28,8 @@ namespace keyedpool::redis::detail {
 /// Where a connection goes, for logs and error text: "127.0.0.1:6379", "[::1]:6379",
 /// "unix:/run/redis.sock", "tls 127.0.0.1:6380". Never holds credentials.
 std::string describe_endpoint(const ConnectionConfig& config);
+/// The same for a host and port (a sentinel, a primary it named).
+std::string describe_endpoint(const Endpoint& endpoint, bool tls = false);
 
 class Transport {
   public:
@@ -65,8 +68,9 @@ class Transport {
             stream_);
     }
 
-    /// TCP keepalive probes after `idle_seconds` of silence (TCP and TLS; no-op on unix sockets).
-    void enable_keepalive(int idle_seconds);
+    /// TCP keepalive probes after `idle` of silence, rounded up to seconds (TCP and TLS; no-op on
+    /// unix sockets and for 0).
+    void enable_keepalive(std::chrono::steady_clock::duration idle);
 
     /// Closes the socket at once (no TLS close_notify: a stuck peer must not delay it).
     void close() noexcept;

@@ -19,6 +19,15 @@ namespace urls = boost::urls;
 
 namespace {
 
+/// Schemes are case-insensitive (RFC 3986 3.1).
+std::string lowercase(std::string_view text) {
+    std::string lower(text);
+    for (char& c : lower) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return lower;
+}
+
 [[noreturn]] void refuse(std::string_view part, std::string_view why) {
     throw std::invalid_argument(fmt::format("Redis URL: {}: {}", part, why));
 }
@@ -107,14 +116,9 @@ ConnectionConfig parse_sentinel_url(std::string_view rest, ConnectionConfig conf
 }  // namespace
 
 ConnectionConfig parse_url(std::string_view url, ConnectionConfig defaults) {
-    if (constexpr std::string_view sentinel = "redis-sentinel://"; url.size() >= sentinel.size()) {
-        std::string scheme(url.substr(0, sentinel.size()));
-        for (char& c : scheme) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        if (scheme == sentinel) {
-            return parse_sentinel_url(url.substr(sentinel.size()), std::move(defaults));
-        }
+    if (constexpr std::string_view sentinel = "redis-sentinel://";
+        lowercase(url.substr(0, sentinel.size())) == sentinel) {
+        return parse_sentinel_url(url.substr(sentinel.size()), std::move(defaults));
     }
     const auto parsed = urls::parse_uri(url);
     if (!parsed) {
@@ -124,10 +128,7 @@ ConnectionConfig parse_url(std::string_view url, ConnectionConfig defaults) {
     const urls::url_view& u = *parsed;
     ConnectionConfig config = std::move(defaults);
 
-    std::string scheme(u.scheme());  // schemes are case-insensitive (RFC 3986 3.1)
-    for (char& c : scheme) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    const std::string scheme = lowercase(u.scheme());
     const bool is_unix = scheme == "unix";
     config.sentinel.sentinels.clear();  // a direct URL: no sentinel left from the defaults
     if (scheme != "redis" && scheme != "rediss" && !is_unix) {
