@@ -1,0 +1,442 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#include "lease_client.hpp"
+
+#include <keyedpool/logging.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cassert>
+#include <charconv>
+
+namespace keyedpool::redis::detail {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+long long lease_ms(clock::duration lease) {
+    return std::chrono::ceil<std::chrono::milliseconds>(lease).count();
+}
+
+namespace {
+
+/// Wakes a waiter (on its own executor): to try again, or, `handed`, because a hand-over named it
+/// (with the fencing token, for a lock).
+void wake(const std::shared_ptr<Waiter>& waiter, bool handed = false,
+          std::uint64_t handed_fence = 0) {
+    asio::post(waiter->executor, [waiter, handed, handed_fence] {
+        waiter->notified = true;
+        if (handed) {
+            waiter->handed = true;
+            waiter->handed_fence = handed_fence;
+        }
+        waiter->timer.cancel();
+    });
+}
+
+PoolOptions connection_pool_options() {
+    PoolOptions o;
+    o.backoff.initial = std::chrono::milliseconds(50);
+    o.backoff.max = std::chrono::seconds(2);
+    return o;
+}
+
+/// A command bounded by `deadline` (the connection's own deadline: no timer of ours); the
+/// caller's cancellation reaches the command.
+asio::awaitable<std::pair<error_code, Reply>> exec(Connection& connection,
+                                                   std::vector<std::string> command,
+                                                   clock::time_point deadline) {
+    auto [ec, reply] = co_await connection.async_exec_until(std::move(command), deadline,
+                                                            asio::as_tuple(asio::use_awaitable));
+    co_return std::pair{ec, std::move(reply)};
+}
+
+}  // namespace
+
+LeaseClient::LeaseClient(asio::any_io_executor executor, RedisLockServiceOptions options)
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      connections_(
+          executor_, [this](const std::string& role) { return connect(role); },
+          connection_pool_options()) {}
+
+std::shared_ptr<spdlog::logger> LeaseClient::log() const {
+    return options_.logger ? options_.logger : logger();
+}
+
+void LeaseClient::shutdown() { connections_.async_shutdown(asio::detached); }
+
+asio::awaitable<std::shared_ptr<Connection>> LeaseClient::connect(const std::string& role) {
+    auto connection = co_await Connection::async_connect(executor_, options_.connection);
+    if (role == "subscriber") {
+        std::weak_ptr<LeaseClient> weak = weak_from_this();
+        connection->set_push_handler([weak](Reply message) {
+            if (auto self = weak.lock()) {
+                self->on_message(message);
+            }
+        });
+        // Its subscriptions die with it: the waiters learn it at once (not at their next
+        // re-check) and subscribe again on the next connection, e.g. on a failover.
+        const Connection* on = connection.get();
+        connection->async_wait_closed([weak, on](error_code) {
+            if (auto self = weak.lock()) {
+                self->subscriber_closed(on);
+            }
+        });
+    }
+    co_return connection;
+}
+
+// ---- requests, each bounded by a deadline ---------------------------------------------------
+
+/// The connection for `role`: the cached one at once, else waits for its build until `deadline`
+/// (`ResultCode::timeout`; `operation_aborted` when the caller was cancelled). On the calling
+/// coroutine's executor, which is a strand: the build and the timer complete there, so the
+/// group's cancellation of the loser never races the winner.
+asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> LeaseClient::connection(
+    const std::string& role, clock::time_point deadline) {
+    if (auto cached = connections_.try_get(role)) {
+        co_return std::pair{error_code{}, std::move(cached)};
+    }
+    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    auto [order, ec, built, timer_ec] =
+        co_await asio::experimental::make_parallel_group(
+            connections_.async_get(role, asio::deferred), timer.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)timer_ec;
+    const auto cancellation = co_await asio::this_coro::cancellation_state;
+    if (cancellation.cancelled() != asio::cancellation_type::none) {
+        co_return std::pair{error_code(asio::error::operation_aborted), nullptr};
+    }
+    if (order[0] == 1) {
+        co_return std::pair{error_code(ResultCode::timeout), nullptr};
+    }
+    co_return std::pair{ec, std::move(built)};
+}
+
+asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
+                                                               std::vector<std::string> keys,
+                                                               std::vector<std::string> args,
+                                                               clock::time_point deadline) {
+    auto [get_ec, connection] = co_await this->connection("commands", deadline);
+    if (get_ec) {
+        co_return std::pair{get_ec, Reply{}};
+    }
+    std::string sha;
+    {
+        std::lock_guard lock(scripts_mutex_);
+        sha = script.sha;
+    }
+    if (sha.empty()) {
+        auto [load_ec, loaded] =
+            co_await exec(*connection, command("SCRIPT", "LOAD", script.body), deadline);
+        if (load_ec) {
+            co_return std::pair{load_ec, std::move(loaded)};
+        }
+        sha = loaded.text();
+        std::lock_guard lock(scripts_mutex_);
+        script.sha = sha;
+    }
+    if (script.hands_out_fences) {
+        // Fencing tokens never go backwards across a failover: they start above epoch << 32 on a
+        // primary Sentinel promoted at that epoch (docs/locks.md).
+        args.push_back(std::to_string(connection->config_epoch()));
+    }
+    auto build = [&](std::string first, std::string what) {
+        std::vector<std::string> cmd{std::move(first), std::move(what),
+                                     std::to_string(keys.size())};
+        cmd.insert(cmd.end(), keys.begin(), keys.end());
+        cmd.insert(cmd.end(), args.begin(), args.end());
+        return cmd;
+    };
+    requests_sent_.fetch_add(1, std::memory_order_relaxed);
+    auto [ec, reply] = co_await exec(*connection, build("EVALSHA", sha), deadline);
+    if (ec && reply.server_error() == ServerError::noscript) {  // e.g. the server restarted
+        std::tie(ec, reply) = co_await exec(*connection, build("EVAL", script.body), deadline);
+    }
+    if (!ec && script.replicated && options_.min_replicas_acked > 0) {
+        ec = co_await replicas_acked(*connection, deadline);
+    }
+    co_return std::pair{ec, std::move(reply)};
+}
+
+/// `WAIT`s, on the connection that just wrote, for `min_replicas_acked` replicas to have what it
+/// wrote: success, or `ResultCode::not_replicated` (the count is logged).
+asio::awaitable<error_code> LeaseClient::replicas_acked(Connection& connection,
+                                                        clock::time_point deadline) {
+    const auto wait_ms = std::max<long long>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::min(options_.replicas_ack_timeout, deadline - clock::now()))
+               .count());
+    auto [ec, acked] =
+        co_await exec(connection, command("WAIT", options_.min_replicas_acked, wait_ms), deadline);
+    if (ec) {
+        co_return ec == ResultCode::timeout ? error_code(ResultCode::not_replicated) : ec;
+    }
+    if (acked.as_integer() < options_.min_replicas_acked) {
+        log()->warn("keyedpool: {} of {} replicas acknowledged a lease write within {} ms",
+                    acked.as_integer(), options_.min_replicas_acked, wait_ms);
+        co_return ResultCode::not_replicated;
+    }
+    co_return error_code{};
+}
+
+long long LeaseClient::queue_place_ms() const {
+    return std::max<long long>(1000, 3 * lease_ms(options_.recheck_interval));
+}
+
+void LeaseClient::give_back(Script& script, std::vector<std::string> keys,
+                            std::vector<std::string> args) {
+    // On a strand: the request's deadline timer and its command complete on one executor.
+    asio::co_spawn(
+        asio::make_strand(executor_),
+        [self = shared_from_this(), &script, keys = std::move(keys),
+         args = std::move(args)]() mutable -> asio::awaitable<void> {
+            const auto give_up_at =
+                clock::now() + std::chrono::milliseconds(self->queue_place_ms());
+            asio::steady_timer pause(co_await asio::this_coro::executor);
+            auto wait = std::chrono::milliseconds(20);
+            for (;;) {
+                auto [ec, reply] = co_await self->run(
+                    script, keys, args, std::min(self->request_deadline(), give_up_at));
+                if (!ec) {
+                    co_return;
+                }
+                if (!is_transient(ec) || clock::now() + wait >= give_up_at) {
+                    self->log()->debug("keyedpool: giving back an abandoned acquisition failed: {}",
+                                       ec.message());
+                    co_return;
+                }
+                pause.expires_after(wait);
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                wait = std::min(2 * wait, std::chrono::milliseconds(500));
+            }
+        },
+        asio::detached);
+}
+
+// ---- waiting for a hand-over ----------------------------------------------------------------
+//
+// Invariant (under channels_mutex_; checked in debug builds): every entry of `channels_` is
+// either waited on (waiters not empty, not idle) or idle (no waiters, listed once in
+// `idle_channels_`), and at most `max_idle_channels` are idle. A waiter is registered before
+// anything can observe it and removed exactly once.
+
+LeaseClient::Acquisition::~Acquisition() {
+    if (registered) {
+        client.remove_waiter(channel, waiter);
+    }
+    if (on_server && !acquired) {
+        client.give_back(give_back_script, std::move(keys), std::move(args));
+    }
+}
+
+asio::awaitable<error_code> LeaseClient::wait_for_turn(Acquisition& acquisition,
+                                                       clock::time_point attempt_sent,
+                                                       std::optional<clock::duration> retry_after,
+                                                       clock::time_point deadline) {
+    Waiter& waiter = *acquisition.waiter;
+    if (!acquisition.registered) {
+        register_waiter(acquisition.channel, acquisition.waiter);
+        acquisition.registered = true;
+        co_await subscribe(acquisition.channel, acquisition.waiter, attempt_sent, deadline);
+    }
+    if (waiter.notified) {
+        waiter.notified = false;
+        co_return error_code{};
+    }
+    auto sleep = std::min<clock::duration>(deadline - clock::now(), options_.recheck_interval);
+    if (retry_after) {
+        sleep = std::min(sleep, *retry_after);
+    }
+    waiter.timer.expires_after(sleep);
+    co_await waiter.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    waiter.notified = false;
+    const auto cancel = co_await asio::this_coro::cancellation_state;
+    if (cancel.cancelled() != asio::cancellation_type::none) {
+        co_return asio::error::operation_aborted;
+    }
+    co_return error_code{};
+}
+
+/// Registers `waiter` for hand-over messages on `channel`. Synchronous: no cancellation can land
+/// between deciding to wait and being registered.
+void LeaseClient::register_waiter(const std::string& channel,
+                                  const std::shared_ptr<Waiter>& waiter) {
+    std::lock_guard lock(channels_mutex_);
+    Channel& entry = channels_[channel];
+    if (entry.idle) {
+        idle_channels_.erase(entry.idle_pos);
+        entry.idle = false;
+    }
+    entry.waiters.push_back(waiter);
+    check_channels();
+}
+
+/// Makes sure `channel` is subscribed on the current subscriber connection (waiting for that
+/// connection at most until `deadline`). Sets `waiter->notified` when a hand-over already named it
+/// meanwhile (or when the subscription may have missed that): the caller tries again at once.
+/// When a SUBSCRIBE has to be sent first, its confirmation wakes every waiter of the channel to
+/// try again.
+asio::awaitable<void> LeaseClient::subscribe(const std::string& channel,
+                                             std::shared_ptr<Waiter> waiter,
+                                             clock::time_point attempt_sent,
+                                             clock::time_point deadline) {
+    auto [ec, subscriber] = co_await connection("subscriber", deadline);
+    if (ec) {
+        co_return;  // no subscriber: the re-checks still find the lease free
+    }
+    std::lock_guard lock(channels_mutex_);
+    auto it = channels_.find(channel);
+    if (it == channels_.end() || it->second.idle) {
+        co_return;  // not waited on any more
+    }
+    Channel& entry = it->second;
+    if (entry.subscribed_on == subscriber.get()) {
+        if (!entry.confirmed || entry.confirmed_at > attempt_sent) {
+            // The subscription went live after the attempt (a hand-over in between could be
+            // lost), or is not live yet (its confirmation wakes us).
+            waiter->notified = entry.confirmed;
+        } else if (std::find(entry.missed.begin(), entry.missed.end(), waiter->token) !=
+                   entry.missed.end()) {
+            waiter->notified = true;  // our turn came before we registered
+        }
+        co_return;
+    }
+    entry.subscribed_on = subscriber.get();
+    entry.confirmed = false;
+    // Initiated under the mutex, so SUBSCRIBE/UNSUBSCRIBE reach the server in decision order.
+    std::weak_ptr<LeaseClient> weak = weak_from_this();
+    const Connection* on = subscriber.get();
+    subscriber->async_exec(command("SUBSCRIBE", channel),
+                           [weak, channel, on](error_code sub_ec, Reply) {
+                               if (auto self = weak.lock()) {
+                                   self->subscribed(channel, on, !sub_ec);
+                               }
+                           });
+}
+
+void LeaseClient::subscribed(const std::string& channel, const Connection* on, bool ok) {
+    std::lock_guard lock(channels_mutex_);
+    auto it = channels_.find(channel);
+    if (it == channels_.end() || it->second.subscribed_on != on) {
+        return;
+    }
+    it->second.confirmed = ok;
+    it->second.confirmed_at = clock::now();
+    if (!ok) {
+        it->second.subscribed_on = nullptr;  // the next waiter subscribes again
+    }
+    for (auto& waiter : it->second.waiters) {
+        wake(waiter);
+    }
+}
+
+/// The subscriber connection `on` is gone: its channels are no longer subscribed, and every
+/// waiter on them tries again (subscribing on the next connection).
+void LeaseClient::subscriber_closed(const Connection* on) {
+    std::lock_guard lock(channels_mutex_);
+    for (auto& [name, entry] : channels_) {
+        if (entry.subscribed_on != on) {
+            continue;
+        }
+        entry.subscribed_on = nullptr;
+        entry.confirmed = false;
+        for (auto& waiter : entry.waiters) {
+            wake(waiter);
+        }
+    }
+}
+
+/// Unregisters a waiter registered by `register_waiter`; its channel turns idle with its last
+/// waiter (and the oldest idle channel beyond the cap is unsubscribed).
+void LeaseClient::remove_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter) {
+    std::lock_guard lock(channels_mutex_);
+    auto it = channels_.find(channel);
+    assert(it != channels_.end() && !it->second.idle);
+    if (it == channels_.end() || it->second.idle) {
+        return;
+    }
+    auto& waiters = it->second.waiters;
+    waiters.erase(std::find(waiters.begin(), waiters.end(), waiter));
+    if (waiters.empty()) {
+        it->second.idle = true;
+        it->second.idle_pos = idle_channels_.insert(idle_channels_.end(), channel);
+        if (idle_channels_.size() > max_idle_channels) {
+            drop_idle_channel(idle_channels_.front());
+        }
+    }
+    check_channels();
+}
+
+/// Unsubscribes and forgets an idle channel. Under channels_mutex_. `name` is a copy: the caller's
+/// string may be the `idle_channels_` element this erases.
+void LeaseClient::drop_idle_channel(const std::string name) {
+    auto it = channels_.find(name);
+    assert(it != channels_.end() && it->second.idle && it->second.waiters.empty());
+    idle_channels_.erase(it->second.idle_pos);
+    if (auto subscriber = connections_.try_get("subscriber");
+        subscriber && subscriber.get() == it->second.subscribed_on) {
+        subscriber->async_exec(command("UNSUBSCRIBE", name), [](error_code, Reply) {});
+    }
+    channels_.erase(it);
+}
+
+/// The channel invariant (debug builds). Under channels_mutex_.
+void LeaseClient::check_channels() const {
+#ifndef NDEBUG
+    std::size_t idle = 0;
+    for (const auto& [name, entry] : channels_) {
+        assert(entry.idle == entry.waiters.empty());
+        if (entry.idle) {
+            assert(*entry.idle_pos == name);
+            ++idle;
+        }
+    }
+    assert(idle == idle_channels_.size());
+    assert(idle_channels_.size() <= max_idle_channels);
+#endif
+}
+
+void LeaseClient::on_message(const Reply& message) {  // on the subscriber connection's strand
+    // ["message", channel, "<token>[ <fencing token>]"]: a lease was handed to that token.
+    if (message.elements().size() < 3) {
+        return;
+    }
+    const std::string& payload = message.elements()[2].text();
+    const auto space = payload.find(' ');
+    const std::string next = payload.substr(0, space);
+    std::uint64_t fence = 0;
+    if (space != std::string::npos) {
+        const char* first = payload.data() + space + 1;
+        std::from_chars(first, payload.data() + payload.size(), fence);
+    }
+    std::lock_guard lock(channels_mutex_);
+    if (auto it = channels_.find(message.elements()[1].text()); it != channels_.end()) {
+        bool found = false;
+        for (auto& waiter : it->second.waiters) {
+            if (waiter->token == next) {
+                wake(waiter, true, fence);
+                found = true;
+            }
+        }
+        if (!found) {
+            auto& missed = it->second.missed;
+            missed.push_back(next);
+            if (missed.size() > max_missed) {
+                missed.pop_front();
+            }
+        }
+    }
+}
+
+}  // namespace keyedpool::redis::detail

@@ -1,0 +1,189 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#ifndef KEYEDPOOL_SRC_REDIS_LEASE_CLIENT_HPP
+#define KEYEDPOOL_SRC_REDIS_LEASE_CLIENT_HPP
+
+/// \file
+/// What the Redis lock service and the Redis semaphore service share: the two connections
+/// (commands, pub/sub), scripts run before a deadline, and waiting for a hand-over — waiters
+/// registered on a resource's hand-over channel, woken by the message naming them, re-trying
+/// at least every `recheck_interval`.
+
+#include <keyedpool/keyed_client_pool.hpp>
+#include <keyedpool/redis/connection.hpp>
+#include <keyedpool/redis/lock_service.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace keyedpool::redis::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// `lease` in whole milliseconds, rounded up.
+long long lease_ms(clock::duration lease);
+
+/// One acquisition waiting for a hand-over: a timer on the waiter's own executor, cancelled to
+/// wake it early.
+struct Waiter {
+    Waiter(const boost::asio::any_io_executor& ex, std::string t)
+        : executor(ex), timer(ex), token(std::move(t)) {}
+    boost::asio::any_io_executor executor;
+    boost::asio::steady_timer timer;
+    bool notified = false;           // on `executor`: a wake-up arrived while not sleeping
+    bool handed = false;             // on `executor`: a hand-over message named it
+    std::uint64_t handed_fence = 0;  // on `executor`: the fencing token that came with it
+    const std::string token;         // a hand-over message naming it ends its wait
+};
+
+/// A Lua script and its SHA once loaded.
+struct Script {
+    Script(const char* b, bool fences, bool waits_for_replicas)
+        : body(b), hands_out_fences(fences), replicated(waits_for_replicas) {}
+    const char* body;
+    bool hands_out_fences;  // its last argument is the primary's config epoch (see run)
+    bool replicated;        // waits for min_replicas_acked replicas (see run)
+    std::string sha;        // guarded by LeaseClient's scripts mutex; empty until loaded
+};
+
+/// The Redis side of leases. Held by `shared_ptr` (its connections' callbacks keep a weak one).
+class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
+  public:
+    /// `options` are validated by the caller.
+    LeaseClient(boost::asio::any_io_executor executor, RedisLockServiceOptions options);
+
+    const RedisLockServiceOptions& options() const noexcept { return options_; }
+    const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
+    std::shared_ptr<spdlog::logger> log() const;
+    /// Scripts sent so far.
+    std::uint64_t requests_sent() const noexcept {
+        return requests_sent_.load(std::memory_order_relaxed);
+    }
+    /// Closes the connections.
+    void shutdown();
+
+    // ---- requests ------------------------------------------------------------------------
+
+    /// The deadline of a request made outside a wait (release, renewal, clean-up).
+    clock::time_point request_deadline() const { return clock::now() + options_.request_timeout; }
+
+    /// Runs a script before `deadline`: EVALSHA, loading it first, and EVAL when the server lost
+    /// it (NOSCRIPT). Appends the primary's config epoch when the script hands out fencing tokens,
+    /// and WAITs for `min_replicas_acked` replicas after a replicated one.
+    boost::asio::awaitable<std::pair<boost::system::error_code, Reply>> run(
+        Script& script, std::vector<std::string> keys, std::vector<std::string> args,
+        clock::time_point deadline);
+
+    /// Runs `script` in the background until it succeeds, retrying transient failures for as
+    /// long as a queue place lasts (it would block the queue's head until then). Best effort: what
+    /// it fails to give back expires by itself.
+    void give_back(Script& script, std::vector<std::string> keys, std::vector<std::string> args);
+
+    /// How long a waiter keeps its place in a Redis queue without trying again: a few re-check
+    /// intervals (a live waiter tries at least once per interval).
+    long long queue_place_ms() const;
+
+    // ---- waiting for a hand-over -----------------------------------------------------------
+
+    /// What the client holds for one acquisition: its registration on the hand-over channel and,
+    /// when it ends without what it asked for, whatever the server may hold for its token, given
+    /// back by `give_back_script` (on every path out, including an exception from a cancelled
+    /// coroutine).
+    struct Acquisition {
+        Acquisition(LeaseClient& c, std::string channel_name, std::shared_ptr<Waiter> w,
+                    Script& give_back_with, std::vector<std::string> give_back_keys,
+                    std::vector<std::string> give_back_args)
+            : client(c),
+              channel(std::move(channel_name)),
+              waiter(std::move(w)),
+              give_back_script(give_back_with),
+              keys(std::move(give_back_keys)),
+              args(std::move(give_back_args)) {}
+        Acquisition(const Acquisition&) = delete;
+        Acquisition& operator=(const Acquisition&) = delete;
+        ~Acquisition();
+
+        LeaseClient& client;
+        const std::string channel;
+        std::shared_ptr<Waiter> waiter;
+        Script& give_back_script;
+        std::vector<std::string> keys;
+        std::vector<std::string> args;
+        bool registered = false;  // for hand-over messages
+        bool on_server = false;   // the server may hold a lease or a queue place for the token
+        bool acquired = false;
+    };
+
+    /// After an attempt sent at `attempt_sent` found the resource busy (and queued the caller):
+    /// registers for hand-over messages (subscribing on first use), then sleeps until one names
+    /// the waiter, a re-try is due (`recheck_interval`, `retry_after` — e.g. the holder's
+    /// remaining lease — or `deadline`), or the caller is cancelled (`operation_aborted`).
+    boost::asio::awaitable<boost::system::error_code> wait_for_turn(
+        Acquisition& acquisition, clock::time_point attempt_sent,
+        std::optional<clock::duration> retry_after, clock::time_point deadline);
+
+  private:
+    using Pool = KeyedClientPool<std::string, Connection>;
+
+    /// A hand-over channel this process listens to. It stays subscribed for a while after its last
+    /// waiter left (up to `max_idle_channels` idle ones), so back-to-back contention on a resource
+    /// does not pay a SUBSCRIBE, and the retry after it, per acquisition.
+    struct Channel {
+        std::list<std::shared_ptr<Waiter>> waiters;
+        const Connection* subscribed_on = nullptr;
+        clock::time_point confirmed_at{};  // when SUBSCRIBE was confirmed on `subscribed_on`
+        bool confirmed = false;
+        // The last tokens named by hand-overs while no waiter here had them (a release of
+        // permits can name several at once); at most `max_missed`.
+        std::deque<std::string> missed;
+        bool idle = false;   // in `idle_channels`
+        std::list<std::string>::iterator idle_pos;
+    };
+    static constexpr std::size_t max_idle_channels = 64;
+    static constexpr std::size_t max_missed = 16;
+
+    boost::asio::awaitable<std::shared_ptr<Connection>> connect(const std::string& role);
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::shared_ptr<Connection>>>
+    connection(const std::string& role, clock::time_point deadline);
+    boost::asio::awaitable<boost::system::error_code> replicas_acked(Connection& connection,
+                                                                     clock::time_point deadline);
+
+    void register_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter);
+    boost::asio::awaitable<void> subscribe(const std::string& channel,
+                                           std::shared_ptr<Waiter> waiter,
+                                           clock::time_point attempt_sent,
+                                           clock::time_point deadline);
+    void subscribed(const std::string& channel, const Connection* on, bool ok);
+    void subscriber_closed(const Connection* on);
+    void remove_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter);
+    void drop_idle_channel(const std::string name);
+    void check_channels() const;
+    void on_message(const Reply& message);
+
+    boost::asio::any_io_executor executor_;
+    RedisLockServiceOptions options_;
+    Pool connections_;  // "commands" and "subscriber"
+    std::mutex scripts_mutex_;
+    std::mutex channels_mutex_;
+    std::unordered_map<std::string, Channel> channels_;
+    std::list<std::string> idle_channels_;  // subscribed, no waiter; oldest first
+    std::atomic<std::uint64_t> requests_sent_{0};
+};
+
+}  // namespace keyedpool::redis::detail
+
+#endif  // KEYEDPOOL_SRC_REDIS_LEASE_CLIENT_HPP
