@@ -27,6 +27,24 @@ long long lease_ms(clock::duration lease) {
     return std::chrono::ceil<std::chrono::milliseconds>(lease).count();
 }
 
+Attempt read_attempt(const error_code& ec, const Reply& reply) {
+    if (ec) {
+        return Attempt{ec, false, 0, std::nullopt};
+    }
+    if (reply.type() != ReplyType::array || reply.elements().size() != 2) {
+        return Attempt{ResultCode::protocol_error, false, 0, std::nullopt};
+    }
+    const auto flag = reply.elements()[0].as_integer();
+    const auto value = reply.elements()[1].as_integer();
+    if (flag == 1) {
+        return Attempt{error_code{}, true, static_cast<std::uint64_t>(value), std::nullopt};
+    }
+    if (value < 0) {  // PTTL-like: no holder with a lease (0 is "less than 1 ms left")
+        return Attempt{error_code{}, false, 0, std::nullopt};
+    }
+    return Attempt{error_code{}, false, 0, std::chrono::milliseconds(std::max(value, 1LL))};
+}
+
 namespace {
 
 /// Wakes a waiter (on its own executor): to try again, or, `handed`, because a hand-over named it

@@ -50,6 +50,29 @@ struct Waiter {
     const std::string token;         // a hand-over message naming it ends its wait
 };
 
+/// What one acquire script call found: acquired (with a fencing token, for a lock), or busy with
+/// when to try again at the latest (e.g. the holder's remaining lease; none when unknown).
+struct Attempt {
+    boost::system::error_code ec;
+    bool acquired = false;
+    std::uint64_t fence = 0;
+    std::optional<clock::duration> retry_after;
+};
+
+/// An acquire script's reply: {1, fencing token (0 without)} when acquired, else {0, ms until the
+/// lease in the way ends (negative: none)}.
+Attempt read_attempt(const boost::system::error_code& ec, const Reply& reply);
+
+/// How one acquisition contends: whether it waits (and queues in Redis), until when, and the
+/// codes it ends with.
+struct Contention {
+    bool waits;
+    clock::time_point deadline;        // of the wait
+    clock::time_point requests_until;  // each request's deadline
+    boost::system::error_code too_slow;
+    boost::system::error_code busy;
+};
+
 /// A Lua script and its SHA once loaded.
 struct Script {
     Script(const char* b, bool fences, bool waits_for_replicas)
@@ -135,6 +158,61 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     boost::asio::awaitable<boost::system::error_code> wait_for_turn(
         Acquisition& acquisition, clock::time_point attempt_sent,
         std::optional<clock::duration> retry_after, clock::time_point deadline);
+
+    /// The loop both services run for an acquisition: try (queueing when waiting), and while
+    /// busy, wait for a hand-over or a re-try (`wait_for_turn`). `try_once(deadline)` sends the
+    /// acquire script and returns an `Attempt`; `grant(fence, held_from)` turns a lease held since
+    /// `held_from` at the latest into the result, or returns null when too little of it is left
+    /// (then it is taken again within the wait, or given back). `Result` is a pair of error code
+    /// and guard.
+    template <typename Result, typename TryOnce, typename Grant>
+    boost::asio::awaitable<Result> contend(Acquisition& acquisition, Contention c,
+                                           TryOnce try_once, Grant grant) {
+        using Guard = typename Result::second_type;
+        Waiter& waiter = *acquisition.waiter;
+        clock::time_point last_sent{};
+        for (;;) {
+            if (std::exchange(waiter.handed, false)) {
+                // A release handed the lease over. It ran after our last attempt reached the
+                // server (that attempt would have found it ours), so the lease started after
+                // `last_sent`.
+                if (std::optional<Result> granted = grant(waiter.handed_fence, last_sent)) {
+                    acquisition.acquired = true;
+                    co_return std::move(*granted);
+                }
+                if (!c.waits || clock::now() >= c.deadline) {
+                    co_return Result{c.too_slow, Guard{}};
+                }
+            }
+            const auto sent_at = clock::now();
+            last_sent = sent_at;
+            acquisition.on_server = true;
+            Attempt attempt = co_await try_once(c.requests_until);
+            if (attempt.ec) {
+                co_return Result{attempt.ec == ResultCode::timeout ? c.too_slow : attempt.ec,
+                                 Guard{}};
+            }
+            const auto now = clock::now();
+            if (attempt.acquired) {
+                if (std::optional<Result> granted = grant(attempt.fence, sent_at)) {
+                    acquisition.acquired = true;
+                    co_return std::move(*granted);
+                }
+                if (!c.waits || now >= c.deadline) {
+                    co_return Result{c.too_slow, Guard{}};
+                }
+                continue;
+            }
+            acquisition.on_server = c.waits;  // queued only when waiting
+            if (!c.waits || now >= c.deadline) {
+                co_return Result{c.busy, Guard{}};
+            }
+            if (auto ec =
+                    co_await wait_for_turn(acquisition, sent_at, attempt.retry_after, c.deadline)) {
+                co_return Result{ec, Guard{}};
+            }
+        }
+    }
 
   private:
     using Pool = KeyedClientPool<std::string, Connection>;

@@ -21,6 +21,7 @@ using boost::system::error_code;
 
 namespace {
 
+using detail::Attempt;
 using detail::clock;
 using detail::lease_ms;
 using detail::LeaseClient;
@@ -45,13 +46,6 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend,
         return options.key_prefix + "{" + resource + "}";
     }
 
-    struct Attempt {
-        error_code ec;
-        bool acquired = false;
-        std::uint64_t fence = 0;
-        long long remaining_ms = 0;  // of the current holder's lease
-    };
-
     asio::awaitable<Attempt> try_acquire(const std::string& resource, const std::string& token,
                                          clock::duration lease, bool queue,
                                          clock::time_point deadline) {
@@ -59,18 +53,7 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend,
                                       std::to_string(queue ? redis->queue_place_ms() : 0)};
         auto [ec, reply] =
             co_await redis->run(acquire, lock_keys(lock_key(resource)), std::move(args), deadline);
-        if (ec) {
-            co_return Attempt{ec, false, 0, 0};
-        }
-        if (reply.type() != ReplyType::array || reply.elements().size() != 2) {
-            co_return Attempt{ResultCode::protocol_error, false, 0, 0};
-        }
-        const auto flag = reply.elements()[0].as_integer();
-        const auto value = reply.elements()[1].as_integer();
-        if (flag == 1) {
-            co_return Attempt{error_code{}, true, static_cast<std::uint64_t>(value), 0};
-        }
-        co_return Attempt{error_code{}, false, 0, value};
+        co_return detail::read_attempt(ec, reply);
     }
 
     asio::awaitable<error_code> renew(keyedpool::detail::LockState& state) override {
@@ -149,7 +132,6 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend,
                          clock::time_point held_from) -> std::optional<Acquired> {
             const auto now = clock::now();
             if (kd::LockState::validity_from(options.lease, held_from) - now >= options.lease / 2) {
-                acquisition.acquired = true;
                 return Acquired{error_code{},
                                 kd::make_held_lock(self->executor, self, resource, waiter.token,
                                                    fence, options, std::move(hold), held_from,
@@ -164,51 +146,12 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend,
                 waits && now < deadline ? "taking it again" : "giving it back");
             return std::nullopt;
         };
-        clock::time_point last_sent{};
-        for (;;) {
-            if (std::exchange(waiter.handed, false)) {
-                // A release handed us the lock. It ran after our last attempt reached the server
-                // (that attempt would have found the lock ours), so the lease started after
-                // `last_sent`.
-                if (auto granted = grant(waiter.handed_fence, last_sent)) {
-                    co_return std::move(*granted);
-                }
-                if (!waits || clock::now() >= deadline) {
-                    co_return Acquired{too_slow, LockGuard{}};
-                }
-            }
-            const auto sent_at = clock::now();
-            last_sent = sent_at;
-            acquisition.on_server = true;
-            Attempt attempt = co_await self->try_acquire(resource, waiter.token, options.lease,
-                                                         waits, requests_until);
-            if (attempt.ec) {
-                co_return Acquired{attempt.ec == ResultCode::timeout ? too_slow : attempt.ec,
-                                   LockGuard{}};
-            }
-            const auto now = clock::now();
-            if (attempt.acquired) {
-                if (auto granted = grant(attempt.fence, sent_at)) {
-                    co_return std::move(*granted);
-                }
-                if (!waits || now >= deadline) {
-                    co_return Acquired{too_slow, LockGuard{}};
-                }
-                continue;
-            }
-            acquisition.on_server = waits;  // queued only when waiting
-            if (!waits || now >= deadline) {
-                co_return Acquired{busy, LockGuard{}};
-            }
-            std::optional<clock::duration> holder_left;
-            if (attempt.remaining_ms >= 0) {  // PTTL: 0 is "less than 1 ms left", not "none"
-                holder_left = std::chrono::milliseconds(std::max(attempt.remaining_ms, 1LL));
-            }
-            if (auto ec = co_await self->redis->wait_for_turn(acquisition, sent_at, holder_left,
-                                                              deadline)) {
-                co_return Acquired{ec, LockGuard{}};
-            }
-        }
+        co_return co_await self->redis->contend<Acquired>(
+            acquisition, detail::Contention{waits, deadline, requests_until, too_slow, busy},
+            [&](clock::time_point until) {
+                return self->try_acquire(resource, waiter.token, options.lease, waits, until);
+            },
+            grant);
     }
 
     asio::any_io_executor executor;
