@@ -103,26 +103,11 @@ struct LocalSemaphoreService::Impl : detail::LockBackend, std::enable_shared_fro
 
     using Acquired = std::pair<error_code, PermitGuard>;
 
-    error_code check(const std::string& resource, const SemaphoreOptions& o) const {
-        const auto log = options.logger ? options.logger : logger();
-        if (o.limit == 0 || o.permits == 0 || o.permits > o.limit) {
-            log->warn(
-                "keyedpool: refused a semaphore request on {}: permits {} of limit {} "
-                "(1 <= permits <= limit)",
-                resource.size() <= options.max_resource_bytes ? resource : "(too long)", o.permits,
-                o.limit);
-            return ResultCode::invalid_argument;
-        }
-        LockOptions as_lock;
-        as_lock.wait = o.wait;
-        as_lock.lease = o.lease;
-        return detail::check_lock_request(resource, as_lock, options.max_resource_bytes,
-                                          options.logger);
-    }
-
     static asio::awaitable<Acquired> acquire(std::shared_ptr<Impl> self, std::string resource,
                                              SemaphoreOptions options, bool try_only) {
-        if (auto ec = self->check(resource, options)) {
+        if (auto ec = detail::check_semaphore_request(resource, options,
+                                                      self->options.max_resource_bytes,
+                                                      self->options.logger)) {
             co_return Acquired{ec, PermitGuard{}};
         }
         const TimeSource& time = *self->options.time;

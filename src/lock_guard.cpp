@@ -2,6 +2,7 @@
 // Version 1.0.
 #include <keyedpool/detail/completion.hpp>
 #include <keyedpool/lock_guard.hpp>
+#include <keyedpool/semaphore.hpp>
 #include <keyedpool/logging.hpp>
 
 #include "lock_state.hpp"
@@ -184,6 +185,24 @@ error_code check_lock_request(const std::string& resource, const LockOptions& op
         return ResultCode::invalid_argument;
     }
     return {};
+}
+
+error_code check_semaphore_request(const std::string& resource, const SemaphoreOptions& options,
+                                   std::size_t max_resource_bytes,
+                                   const std::shared_ptr<spdlog::logger>& log) noexcept {
+    if (options.limit == 0 || options.permits == 0 || options.permits > options.limit) {
+        (log ? log : logger())
+            ->warn(
+                "keyedpool: refused a semaphore request on {}: permits {} of limit {} "
+                "(1 <= permits <= limit)",
+                resource.size() <= max_resource_bytes ? resource : std::string("(too long)"),
+                options.permits, options.limit);
+        return ResultCode::invalid_argument;
+    }
+    LockOptions as_lock;
+    as_lock.wait = options.wait;
+    as_lock.lease = options.lease;
+    return check_lock_request(resource, as_lock, max_resource_bytes, log);
 }
 
 }  // namespace detail

@@ -5,6 +5,7 @@
 #define KEYEDPOOL_SRC_LOCK_STATE_HPP
 
 #include <keyedpool/lock_guard.hpp>
+#include <keyedpool/semaphore.hpp>
 #include <keyedpool/time_source.hpp>
 
 #include <spdlog/logger.h>
@@ -105,6 +106,11 @@ boost::system::error_code check_lock_request(const std::string& resource,
                                              const LockOptions& options,
                                              std::size_t max_resource_bytes,
                                              const std::shared_ptr<spdlog::logger>& log) noexcept;
+/// Checks a semaphore request as `check_lock_request` does, and `invalid_argument` for a limit of
+/// 0 or permits outside 1..limit.
+boost::system::error_code check_semaphore_request(
+    const std::string& resource, const SemaphoreOptions& options, std::size_t max_resource_bytes,
+    const std::shared_ptr<spdlog::logger>& log) noexcept;
 }  // namespace detail
 
 }  // namespace keyedpool

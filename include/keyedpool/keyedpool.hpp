@@ -19,6 +19,7 @@
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 #include <keyedpool/redis/reply.hpp>
+#include <keyedpool/redis/semaphore_service.hpp>
 #include <keyedpool/redis/url.hpp>
 #include <keyedpool/result_code.hpp>
 #include <keyedpool/result_code_format.hpp>

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cassert>
 #include <charconv>
+#include <stdexcept>
 
 namespace keyedpool::redis::detail {
 
@@ -25,6 +26,32 @@ using boost::system::error_code;
 
 long long lease_ms(clock::duration lease) {
     return std::chrono::ceil<std::chrono::milliseconds>(lease).count();
+}
+
+void validate(const RedisLockServiceOptions& options, const char* name) {
+    validate(options.connection);
+    if (options.key_prefix.empty() || options.key_prefix.find_first_of("{}") != std::string::npos) {
+        throw std::invalid_argument(
+            std::string(name) + ".key_prefix must be non-empty and contain no '{' or '}'");
+    }
+    if (options.recheck_interval <= clock::duration::zero()) {
+        throw std::invalid_argument(std::string(name) + ".recheck_interval must be > 0");
+    }
+    if (options.request_timeout <= clock::duration::zero()) {
+        throw std::invalid_argument(std::string(name) + ".request_timeout must be > 0");
+    }
+    if (options.max_resource_bytes == 0) {
+        throw std::invalid_argument(std::string(name) + ".max_resource_bytes must be > 0");
+    }
+    if (options.min_replicas_acked < 0) {
+        throw std::invalid_argument(std::string(name) + ".min_replicas_acked must be >= 0");
+    }
+    if (options.min_replicas_acked > 0 &&
+        options.replicas_ack_timeout < std::chrono::milliseconds(1)) {
+        throw std::invalid_argument(
+            std::string(name) + ".replicas_ack_timeout must be >= 1 ms when min_replicas_acked "
+            "is set");
+    }
 }
 
 Attempt read_attempt(const error_code& ec, const Reply& reply) {

@@ -34,6 +34,9 @@ namespace keyedpool::redis::detail {
 
 using clock = std::chrono::steady_clock;
 
+/// Throws `std::invalid_argument` naming the first invalid field of `options` as `name.field`.
+void validate(const RedisLockServiceOptions& options, const char* name);
+
 /// `lease` in whole milliseconds, rounded up.
 long long lease_ms(clock::duration lease);
 

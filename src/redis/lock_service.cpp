@@ -164,29 +164,7 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend,
 };
 
 void validate(const RedisLockServiceOptions& options) {
-    validate(options.connection);
-    if (options.key_prefix.empty() || options.key_prefix.find_first_of("{}") != std::string::npos) {
-        throw std::invalid_argument(
-            "RedisLockServiceOptions.key_prefix must be non-empty and contain no '{' or '}'");
-    }
-    if (options.recheck_interval <= clock::duration::zero()) {
-        throw std::invalid_argument("RedisLockServiceOptions.recheck_interval must be > 0");
-    }
-    if (options.request_timeout <= clock::duration::zero()) {
-        throw std::invalid_argument("RedisLockServiceOptions.request_timeout must be > 0");
-    }
-    if (options.max_resource_bytes == 0) {
-        throw std::invalid_argument("RedisLockServiceOptions.max_resource_bytes must be > 0");
-    }
-    if (options.min_replicas_acked < 0) {
-        throw std::invalid_argument("RedisLockServiceOptions.min_replicas_acked must be >= 0");
-    }
-    if (options.min_replicas_acked > 0 &&
-        options.replicas_ack_timeout < std::chrono::milliseconds(1)) {
-        throw std::invalid_argument(
-            "RedisLockServiceOptions.replicas_ack_timeout must be >= 1 ms when min_replicas_acked "
-            "is set");
-    }
+    detail::validate(options, "RedisLockServiceOptions");
 }
 
 RedisLockService::RedisLockService(asio::any_io_executor executor,

@@ -1,0 +1,173 @@
+// Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
+// Version 1.0.
+#include <keyedpool/redis/semaphore_service.hpp>
+
+#include "../lock_common.hpp"
+#include "lease_client.hpp"
+#include "semaphore_scripts.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+#include <optional>
+#include <utility>
+
+namespace keyedpool::redis {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+using detail::Attempt;
+using detail::clock;
+using detail::lease_ms;
+using detail::LeaseClient;
+using detail::Script;
+
+/// The six keys of a resource's permits and queue, in the order the scripts take them.
+std::vector<std::string> semaphore_keys(const std::string& key) {
+    return {key + ":holders", key + ":weights", key + ":queue",
+            key + ":queued",  key + ":asks",    key + ":limit"};
+}
+
+}  // namespace
+
+struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
+                                     std::enable_shared_from_this<Impl> {
+    Impl(asio::any_io_executor ex, RedisSemaphoreServiceOptions opts)
+        : executor(ex),
+          options(opts),
+          redis(std::make_shared<LeaseClient>(std::move(ex), std::move(opts))) {}
+
+    std::string key(const std::string& resource) const {
+        return options.key_prefix + "{" + resource + "}";
+    }
+    std::string channel(const std::string& resource) const { return key(resource) + ":granted"; }
+
+    asio::awaitable<Attempt> try_acquire(const std::string& resource, const std::string& token,
+                                         const SemaphoreOptions& o, bool queue,
+                                         clock::time_point deadline) {
+        std::vector<std::string> args{token,
+                                      std::to_string(o.permits),
+                                      std::to_string(lease_ms(o.lease)),
+                                      std::to_string(queue ? redis->queue_place_ms() : 0),
+                                      std::to_string(o.limit),
+                                      channel(resource)};
+        auto [ec, reply] = co_await redis->run(acquire_script, semaphore_keys(key(resource)),
+                                               std::move(args), deadline);
+        co_return detail::read_attempt(ec, reply);
+    }
+
+    asio::awaitable<error_code> renew(keyedpool::detail::LockState& state) override {
+        std::vector<std::string> args{state.token, std::to_string(lease_ms(state.lease))};
+        // A renewal answered after the lease ended is of no use: the permits are lost by then.
+        auto [ec, reply] = co_await redis->run(
+            renew_script, semaphore_keys(key(state.resource)), std::move(args),
+            std::min(redis->request_deadline(), state.valid_until));
+        if (ec) {
+            co_return ec;
+        }
+        co_return reply.as_integer() == 1 ? error_code{} : error_code(ResultCode::not_lock_owner);
+    }
+
+    asio::awaitable<error_code> release(keyedpool::detail::LockState& state) override {
+        std::vector<std::string> args{state.token, channel(state.resource)};
+        auto [ec, reply] = co_await redis->run(release_script, semaphore_keys(key(state.resource)),
+                                               std::move(args), redis->request_deadline());
+        if (ec) {
+            co_return ec;
+        }
+        co_return reply.as_integer() == 1 ? error_code{} : error_code(ResultCode::not_lock_owner);
+    }
+
+    using Acquired = std::pair<error_code, PermitGuard>;
+
+    static asio::awaitable<Acquired> acquire(std::shared_ptr<Impl> self, std::string resource,
+                                             SemaphoreOptions options, bool try_only) {
+        namespace kd = keyedpool::detail;
+        if (auto ec = kd::check_semaphore_request(
+                resource, options, self->options.max_resource_bytes, self->options.logger)) {
+            co_return Acquired{ec, PermitGuard{}};
+        }
+        const auto start = clock::now();
+        const auto deadline = start + options.wait;
+        const bool waits = !try_only && options.wait > clock::duration::zero();
+        const auto requests_until = waits ? deadline : start + self->options.request_timeout;
+        const error_code too_slow = waits ? ResultCode::lock_timeout : ResultCode::timeout;
+        const error_code busy = try_only ? ResultCode::lock_busy : ResultCode::lock_timeout;
+
+        auto executor = co_await asio::this_coro::executor;
+        auto token = kd::random_token();
+        std::vector<std::string> give_back_args{token, self->channel(resource)};
+        LeaseClient::Acquisition acquisition{*self->redis,
+                                             self->channel(resource),
+                                             std::make_shared<detail::Waiter>(executor, token),
+                                             self->release_script,
+                                             semaphore_keys(self->key(resource)),
+                                             std::move(give_back_args)};
+        // Success, when the permits (held since `held_from` at the latest) are valid for at least
+        // half their lease (so the watchdog's first renewal, at a third, comes in time).
+        auto grant = [&](std::uint64_t, clock::time_point held_from) -> std::optional<Acquired> {
+            const auto now = clock::now();
+            if (kd::LockState::validity_from(options.lease, held_from) - now >= options.lease / 2) {
+                return Acquired{
+                    error_code{},
+                    PermitGuard{kd::make_held_lease(self->executor, self, resource, token, 0,
+                                                    options.lease, options.auto_renew, nullptr,
+                                                    held_from, TimeSource::steady(),
+                                                    self->options.logger),
+                                options.permits}};
+            }
+            self->redis->log()->warn(
+                "keyedpool: {} permit(s) of {} came {} ms after they were asked for, with less "
+                "than half of their {} ms lease left; {}",
+                options.permits, resource,
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from).count(),
+                lease_ms(options.lease),
+                waits && now < deadline ? "taking them again" : "giving them back");
+            return std::nullopt;
+        };
+        co_return co_await self->redis->contend<Acquired>(
+            acquisition, detail::Contention{waits, deadline, requests_until, too_slow, busy},
+            [&](clock::time_point until) {
+                return self->try_acquire(resource, token, options, waits, until);
+            },
+            grant);
+    }
+
+    asio::any_io_executor executor;
+    RedisSemaphoreServiceOptions options;
+    std::shared_ptr<LeaseClient> redis;
+    Script acquire_script{semaphore_scripts::acquire, false, true};
+    Script renew_script{semaphore_scripts::renew, false, true};
+    Script release_script{semaphore_scripts::release, false, false};  // also gives up acquisitions
+};
+
+void validate(const RedisSemaphoreServiceOptions& options) {
+    detail::validate(options, "RedisSemaphoreServiceOptions");
+}
+
+RedisSemaphoreService::RedisSemaphoreService(asio::any_io_executor executor,
+                                             RedisSemaphoreServiceOptions options) {
+    validate(options);
+    impl_ = std::make_shared<Impl>(std::move(executor), std::move(options));
+}
+
+RedisSemaphoreService::~RedisSemaphoreService() { impl_->redis->shutdown(); }
+
+asio::any_io_executor RedisSemaphoreService::get_executor() const noexcept {
+    return impl_->executor;
+}
+
+std::uint64_t RedisSemaphoreService::requests_sent() const noexcept {
+    return impl_->redis->requests_sent();
+}
+
+void RedisSemaphoreService::acquire_erased(std::string resource, SemaphoreOptions options,
+                                           bool try_only, PermitHandler handler) {
+    keyedpool::detail::spawn_lock_operation(
+        impl_->executor, Impl::acquire(impl_, std::move(resource), options, try_only),
+        std::move(handler));
+}
+
+}  // namespace keyedpool::redis
