@@ -105,9 +105,8 @@ struct LocalSemaphoreService::Impl : detail::LockBackend, std::enable_shared_fro
 
     static asio::awaitable<Acquired> acquire(std::shared_ptr<Impl> self, std::string resource,
                                              SemaphoreOptions options, bool try_only) {
-        if (auto ec = detail::check_semaphore_request(resource, options,
-                                                      self->options.max_resource_bytes,
-                                                      self->options.logger)) {
+        if (auto ec = detail::check_semaphore_request(
+                resource, options, self->options.max_resource_bytes, self->options.logger)) {
             co_return Acquired{ec, PermitGuard{}};
         }
         const TimeSource& time = *self->options.time;

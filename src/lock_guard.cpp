@@ -2,8 +2,8 @@
 // Version 1.0.
 #include <keyedpool/detail/completion.hpp>
 #include <keyedpool/lock_guard.hpp>
-#include <keyedpool/semaphore.hpp>
 #include <keyedpool/logging.hpp>
+#include <keyedpool/semaphore.hpp>
 
 #include "lock_state.hpp"
 

@@ -31,8 +31,8 @@ long long lease_ms(clock::duration lease) {
 void validate(const RedisLockServiceOptions& options, const char* name) {
     validate(options.connection);
     if (options.key_prefix.empty() || options.key_prefix.find_first_of("{}") != std::string::npos) {
-        throw std::invalid_argument(
-            std::string(name) + ".key_prefix must be non-empty and contain no '{' or '}'");
+        throw std::invalid_argument(std::string(name) +
+                                    ".key_prefix must be non-empty and contain no '{' or '}'");
     }
     if (options.recheck_interval <= clock::duration::zero()) {
         throw std::invalid_argument(std::string(name) + ".recheck_interval must be > 0");
@@ -48,9 +48,9 @@ void validate(const RedisLockServiceOptions& options, const char* name) {
     }
     if (options.min_replicas_acked > 0 &&
         options.replicas_ack_timeout < std::chrono::milliseconds(1)) {
-        throw std::invalid_argument(
-            std::string(name) + ".replicas_ack_timeout must be >= 1 ms when min_replicas_acked "
-            "is set");
+        throw std::invalid_argument(std::string(name) +
+                                    ".replicas_ack_timeout must be >= 1 ms when min_replicas_acked "
+                                    "is set");
     }
 }
 
@@ -118,7 +118,9 @@ std::shared_ptr<spdlog::logger> LeaseClient::log() const {
     return options_.logger ? options_.logger : logger();
 }
 
-void LeaseClient::shutdown() { connections_.async_shutdown(asio::detached); }
+void LeaseClient::shutdown() {
+    connections_.async_shutdown(asio::detached);
+}
 
 asio::awaitable<std::shared_ptr<Connection>> LeaseClient::connect(const std::string& role) {
     auto connection = co_await Connection::async_connect(executor_, options_.connection);
@@ -218,10 +220,10 @@ asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
 /// wrote: success, or `ResultCode::not_replicated` (the count is logged).
 asio::awaitable<error_code> LeaseClient::replicas_acked(Connection& connection,
                                                         clock::time_point deadline) {
-    const auto wait_ms = std::max<long long>(
-        1, std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::min(options_.replicas_ack_timeout, deadline - clock::now()))
-               .count());
+    const auto wait_ms =
+        std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::min(options_.replicas_ack_timeout, deadline - clock::now()))
+                                   .count());
     auto [ec, acked] =
         co_await exec(connection, command("WAIT", options_.min_replicas_acked, wait_ms), deadline);
     if (ec) {

@@ -169,8 +169,8 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     /// (then it is taken again within the wait, or given back). `Result` is a pair of error code
     /// and guard.
     template <typename Result, typename TryOnce, typename Grant>
-    boost::asio::awaitable<Result> contend(Acquisition& acquisition, Contention c,
-                                           TryOnce try_once, Grant grant) {
+    boost::asio::awaitable<Result> contend(Acquisition& acquisition, Contention c, TryOnce try_once,
+                                           Grant grant) {
         using Guard = typename Result::second_type;
         Waiter& waiter = *acquisition.waiter;
         clock::time_point last_sent{};
@@ -231,7 +231,7 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
         // The last tokens named by hand-overs while no waiter here had them (a release of
         // permits can name several at once); at most `max_missed`.
         std::deque<std::string> missed;
-        bool idle = false;   // in `idle_channels`
+        bool idle = false;  // in `idle_channels`
         std::list<std::string>::iterator idle_pos;
     };
     static constexpr std::size_t max_idle_channels = 64;

@@ -34,8 +34,7 @@ std::vector<std::string> lock_keys(const std::string& key) {
 
 }  // namespace
 
-struct RedisLockService::Impl : keyedpool::detail::LockBackend,
-                                std::enable_shared_from_this<Impl> {
+struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, RedisLockServiceOptions opts)
         : executor(ex),
           options(opts),
@@ -60,8 +59,9 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend,
         std::vector<std::string> keys{lock_key(state.resource)};
         std::vector<std::string> args{state.token, std::to_string(lease_ms(state.lease))};
         // A renewal answered after the lease ended is of no use: the lock is lost by then.
-        auto [ec, reply] = co_await redis->run(renew_script, std::move(keys), std::move(args),
-                                               std::min(redis->request_deadline(), state.valid_until));
+        auto [ec, reply] =
+            co_await redis->run(renew_script, std::move(keys), std::move(args),
+                                std::min(redis->request_deadline(), state.valid_until));
         if (ec) {
             co_return ec;
         }
@@ -183,9 +183,9 @@ std::uint64_t RedisLockService::lock_requests_sent() const noexcept {
 
 void RedisLockService::lock_erased(std::string resource, LockOptions options, bool try_only,
                                    LockHandler handler) {
-    keyedpool::detail::spawn_lock_operation(impl_->executor,
-                                 Impl::lock(impl_, std::move(resource), options, try_only),
-                                 std::move(handler));
+    keyedpool::detail::spawn_lock_operation(
+        impl_->executor, Impl::lock(impl_, std::move(resource), options, try_only),
+        std::move(handler));
 }
 
 }  // namespace keyedpool::redis

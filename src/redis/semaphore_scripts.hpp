@@ -16,60 +16,60 @@ namespace keyedpool::redis::semaphore_scripts {
 // (or a reclaimed lease) hands them to the waiters at the head of the queue for as long as they
 // fit, and publishes each one's token on the hand-over channel; a waiter that does not fit stops
 // the hand-over (a heavy waiter is not overtaken by lighter ones behind it).
-#define KEYEDPOOL_SEMAPHORE_COMMON_LUA                                                        \
-    "local function now_ms()\n"                                                               \
-    "  local time = redis.call('TIME')\n"                                                     \
-    "  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n"              \
-    "end\n"                                                                                   \
-    "local function in_use()\n"                                                               \
-    "  local n = 0\n"                                                                         \
-    "  for _, w in ipairs(redis.call('HVALS', KEYS[2])) do n = n + tonumber(w) end\n"         \
-    "  return n\n"                                                                            \
-    "end\n"                                                                                   \
-    "local function reclaim(now)\n"                                                           \
-    "  for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do\n"         \
-    "    redis.call('ZREM', KEYS[1], gone)\n"                                                 \
-    "    redis.call('HDEL', KEYS[2], gone)\n"                                                 \
-    "  end\n"                                                                                 \
-    "end\n"                                                                                   \
-    "local function leave_queue(token)\n"                                                     \
-    "  redis.call('LREM', KEYS[3], 1, token)\n"                                               \
-    "  redis.call('ZREM', KEYS[4], token)\n"                                                  \
-    "  redis.call('HDEL', KEYS[5], token)\n"                                                  \
-    "end\n"                                                                                   \
-    "local function keep_while_held()\n"                                                      \
-    "  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')\n"                    \
-    "  if last[2] then\n"                                                                     \
-    "    local until_ms = string.format('%.0f', tonumber(last[2]) + 1000)\n"                  \
-    "    redis.call('PEXPIREAT', KEYS[1], until_ms)\n"                                        \
-    "    redis.call('PEXPIREAT', KEYS[2], until_ms)\n"                                        \
-    "  end\n"                                                                                 \
-    "end\n"                                                                                   \
-    "local function hold(token, permits, lease, now)\n"                                       \
-    "  redis.call('ZADD', KEYS[1], now + lease, token)\n"                                     \
-    "  redis.call('HSET', KEYS[2], token, permits)\n"                                         \
-    "end\n"                                                                                   \
-    "local function hand_off(channel, now, caller)\n"                                         \
-    "  local limit = tonumber(redis.call('GET', KEYS[6]) or '0')\n"                           \
-    "  local used = in_use()\n"                                                               \
-    "  while true do\n"                                                                       \
-    "    local head = redis.call('LINDEX', KEYS[3], 0)\n"                                     \
-    "    if not head then break end\n"                                                        \
-    "    local place = tonumber(redis.call('ZSCORE', KEYS[4], head))\n"                       \
-    "    local ask = redis.call('HGET', KEYS[5], head)\n"                                     \
-    "    if place and place > now and ask then\n"                                             \
-    "      local space = string.find(ask, ' ', 1, true)\n"                                    \
-    "      local permits = tonumber(string.sub(ask, 1, space - 1))\n"                         \
-    "      if used + permits > limit then break end\n"                                        \
-    "      hold(head, permits, tonumber(string.sub(ask, space + 1)), now)\n"                  \
-    "      used = used + permits\n"                                                           \
-    "      if head ~= caller then redis.call('PUBLISH', channel, head) end\n"                 \
-    "    end\n"                                                                               \
-    "    redis.call('LPOP', KEYS[3])\n"                                                       \
-    "    redis.call('ZREM', KEYS[4], head)\n"                                                 \
-    "    redis.call('HDEL', KEYS[5], head)\n"                                                 \
-    "  end\n"                                                                                 \
-    "  keep_while_held()\n"                                                                   \
+#define KEYEDPOOL_SEMAPHORE_COMMON_LUA                                                \
+    "local function now_ms()\n"                                                       \
+    "  local time = redis.call('TIME')\n"                                             \
+    "  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)\n"      \
+    "end\n"                                                                           \
+    "local function in_use()\n"                                                       \
+    "  local n = 0\n"                                                                 \
+    "  for _, w in ipairs(redis.call('HVALS', KEYS[2])) do n = n + tonumber(w) end\n" \
+    "  return n\n"                                                                    \
+    "end\n"                                                                           \
+    "local function reclaim(now)\n"                                                   \
+    "  for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do\n" \
+    "    redis.call('ZREM', KEYS[1], gone)\n"                                         \
+    "    redis.call('HDEL', KEYS[2], gone)\n"                                         \
+    "  end\n"                                                                         \
+    "end\n"                                                                           \
+    "local function leave_queue(token)\n"                                             \
+    "  redis.call('LREM', KEYS[3], 1, token)\n"                                       \
+    "  redis.call('ZREM', KEYS[4], token)\n"                                          \
+    "  redis.call('HDEL', KEYS[5], token)\n"                                          \
+    "end\n"                                                                           \
+    "local function keep_while_held()\n"                                              \
+    "  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')\n"            \
+    "  if last[2] then\n"                                                             \
+    "    local until_ms = string.format('%.0f', tonumber(last[2]) + 1000)\n"          \
+    "    redis.call('PEXPIREAT', KEYS[1], until_ms)\n"                                \
+    "    redis.call('PEXPIREAT', KEYS[2], until_ms)\n"                                \
+    "  end\n"                                                                         \
+    "end\n"                                                                           \
+    "local function hold(token, permits, lease, now)\n"                               \
+    "  redis.call('ZADD', KEYS[1], now + lease, token)\n"                             \
+    "  redis.call('HSET', KEYS[2], token, permits)\n"                                 \
+    "end\n"                                                                           \
+    "local function hand_off(channel, now, caller)\n"                                 \
+    "  local limit = tonumber(redis.call('GET', KEYS[6]) or '0')\n"                   \
+    "  local used = in_use()\n"                                                       \
+    "  while true do\n"                                                               \
+    "    local head = redis.call('LINDEX', KEYS[3], 0)\n"                             \
+    "    if not head then break end\n"                                                \
+    "    local place = tonumber(redis.call('ZSCORE', KEYS[4], head))\n"               \
+    "    local ask = redis.call('HGET', KEYS[5], head)\n"                             \
+    "    if place and place > now and ask then\n"                                     \
+    "      local space = string.find(ask, ' ', 1, true)\n"                            \
+    "      local permits = tonumber(string.sub(ask, 1, space - 1))\n"                 \
+    "      if used + permits > limit then break end\n"                                \
+    "      hold(head, permits, tonumber(string.sub(ask, space + 1)), now)\n"          \
+    "      used = used + permits\n"                                                   \
+    "      if head ~= caller then redis.call('PUBLISH', channel, head) end\n"         \
+    "    end\n"                                                                       \
+    "    redis.call('LPOP', KEYS[3])\n"                                               \
+    "    redis.call('ZREM', KEYS[4], head)\n"                                         \
+    "    redis.call('HDEL', KEYS[5], head)\n"                                         \
+    "  end\n"                                                                         \
+    "  keep_while_held()\n"                                                           \
     "end\n"
 
 // ARGV[1] token, ARGV[2] permits, ARGV[3] lease in ms, ARGV[4] how long to keep a place in the

@@ -61,9 +61,9 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
     asio::awaitable<error_code> renew(keyedpool::detail::LockState& state) override {
         std::vector<std::string> args{state.token, std::to_string(lease_ms(state.lease))};
         // A renewal answered after the lease ended is of no use: the permits are lost by then.
-        auto [ec, reply] = co_await redis->run(
-            renew_script, semaphore_keys(key(state.resource)), std::move(args),
-            std::min(redis->request_deadline(), state.valid_until));
+        auto [ec, reply] =
+            co_await redis->run(renew_script, semaphore_keys(key(state.resource)), std::move(args),
+                                std::min(redis->request_deadline(), state.valid_until));
         if (ec) {
             co_return ec;
         }
@@ -112,11 +112,11 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
             if (kd::LockState::validity_from(options.lease, held_from) - now >= options.lease / 2) {
                 return Acquired{
                     error_code{},
-                    PermitGuard{kd::make_held_lease(self->executor, self, resource, token, 0,
-                                                    options.lease, options.auto_renew, nullptr,
-                                                    held_from, TimeSource::steady(),
-                                                    self->options.logger),
-                                options.permits}};
+                    PermitGuard{
+                        kd::make_held_lease(self->executor, self, resource, token, 0, options.lease,
+                                            options.auto_renew, nullptr, held_from,
+                                            TimeSource::steady(), self->options.logger),
+                        options.permits}};
             }
             self->redis->log()->warn(
                 "keyedpool: {} permit(s) of {} came {} ms after they were asked for, with less "
@@ -153,7 +153,9 @@ RedisSemaphoreService::RedisSemaphoreService(asio::any_io_executor executor,
     impl_ = std::make_shared<Impl>(std::move(executor), std::move(options));
 }
 
-RedisSemaphoreService::~RedisSemaphoreService() { impl_->redis->shutdown(); }
+RedisSemaphoreService::~RedisSemaphoreService() {
+    impl_->redis->shutdown();
+}
 
 asio::any_io_executor RedisSemaphoreService::get_executor() const noexcept {
     return impl_->executor;

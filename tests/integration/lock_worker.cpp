@@ -16,8 +16,15 @@
 //   lock_worker hold PORT RESOURCE LEASE_MS AUTO_RENEW
 //       takes the lock, prints "acquired FENCE", waits until the lock is lost, prints "lost", tries
 //       to release, prints "release CODE_NAME", and exits.
+//   lock_worker permits PORT RESOURCE ITERATIONS LIMIT INTERVALS_FILE
+//       ITERATIONS times: asks for one permit of RESOURCE (of LIMIT), holds it ~1 ms and releases
+//       it; appends "ASKED START END" (CLOCK_MONOTONIC ns) per acquisition to the file.
+//   lock_worker permit-hold PORT RESOURCE LIMIT PERMITS LEASE_MS AUTO_RENEW
+//       takes PERMITS permits (of LIMIT), prints "acquired", waits until they are lost, prints
+//       "lost", tries to release, prints "release CODE_NAME", and exits.
 #include <keyedpool/logging.hpp>
 #include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/redis/semaphore_service.hpp>
 #include <keyedpool/redis/url.hpp>
 #include <keyedpool/with_lock.hpp>
 
@@ -40,6 +47,10 @@ long long monotonic_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<long long>(ts.tv_sec) * 1'000'000'000LL + ts.tv_nsec;
+}
+
+std::string code_name(boost::system::error_code ec) {
+    return ec ? std::string(to_string(static_cast<ResultCode>(ec.value()))) : "ok";
 }
 
 redis::RedisLockServiceOptions options_for(int port) {
@@ -154,8 +165,59 @@ asio::awaitable<int> hold(int port, std::string resource, int lease_ms, bool aut
     std::printf("lost\n");
     std::fflush(stdout);
     auto [ec] = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
-    std::printf("release %s\n",
-                ec ? std::string(to_string(static_cast<ResultCode>(ec.value()))).c_str() : "ok");
+    std::printf("release %s\n", code_name(ec).c_str());
+    std::fflush(stdout);
+    co_return 0;
+}
+
+redis::RedisSemaphoreServiceOptions semaphore_options_for(int port) {
+    redis::RedisSemaphoreServiceOptions options;
+    options.connection.port = static_cast<std::uint16_t>(port);
+    return options;
+}
+
+asio::awaitable<int> permits(int port, std::string resource, int iterations, std::size_t limit,
+                             std::string file) {
+    auto ex = co_await asio::this_coro::executor;
+    redis::RedisSemaphoreService semaphores(ex, semaphore_options_for(port));
+    std::FILE* out = std::fopen(file.c_str(), "w");
+    SemaphoreOptions options;
+    options.limit = limit;
+    options.wait = std::chrono::seconds(60);
+    options.lease = std::chrono::seconds(10);
+    asio::steady_timer work(ex);
+    for (int i = 0; i < iterations; ++i) {
+        const long long asked = monotonic_ns();
+        auto guard = co_await semaphores.async_acquire(resource, options);
+        const long long start = monotonic_ns();
+        work.expires_after(std::chrono::milliseconds(1));
+        co_await work.async_wait(asio::use_awaitable);
+        const long long end = monotonic_ns();
+        co_await guard.async_release();
+        std::fprintf(out, "%lld %lld %lld\n", asked, start, end);
+    }
+    std::fclose(out);
+    co_return 0;
+}
+
+asio::awaitable<int> permit_hold(int port, std::string resource, std::size_t limit,
+                                 std::size_t count, int lease_ms, bool auto_renew) {
+    auto ex = co_await asio::this_coro::executor;
+    redis::RedisSemaphoreService semaphores(ex, semaphore_options_for(port));
+    SemaphoreOptions options;
+    options.limit = limit;
+    options.permits = count;
+    options.wait = std::chrono::seconds(30);
+    options.lease = std::chrono::milliseconds(lease_ms);
+    options.auto_renew = auto_renew;
+    auto guard = co_await semaphores.async_acquire(resource, options);
+    std::printf("acquired\n");
+    std::fflush(stdout);
+    co_await guard.async_wait_lost();
+    std::printf("lost\n");
+    std::fflush(stdout);
+    auto [ec] = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
+    std::printf("release %s\n", code_name(ec).c_str());
     std::fflush(stdout);
     co_return 0;
 }
@@ -190,6 +252,17 @@ int main(int argc, char** argv) {
     } else if (mode == "hold" && argc == 6) {
         asio::co_spawn(
             io, hold(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), argv[5] == std::string("1")),
+            done);
+    } else if (mode == "permits" && argc == 7) {
+        asio::co_spawn(
+            io,
+            permits(std::stoi(argv[2]), argv[3], std::stoi(argv[4]), std::stoul(argv[5]), argv[6]),
+            done);
+    } else if (mode == "permit-hold" && argc == 8) {
+        asio::co_spawn(
+            io,
+            permit_hold(std::stoi(argv[2]), argv[3], std::stoul(argv[4]), std::stoul(argv[5]),
+                        std::stoi(argv[6]), argv[7] == std::string("1")),
             done);
     } else {
         return 2;

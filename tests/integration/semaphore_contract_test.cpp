@@ -110,14 +110,14 @@ class SemaphoreContract : public ::testing::Test {
     }
     /// Starts an acquisition in the background; `out` records how it ended.
     void start(SemaphoreOptions options, Pending& out, asio::cancellation_slot slot = {}) {
-        service_->async_acquire(resource_, options,
-                                asio::bind_cancellation_slot(slot, [&out](error_code ec,
-                                                                          PermitGuard g) {
-                                    out.done = true;
-                                    out.ec = ec;
-                                    out.guard = std::move(g);
-                                    out.at = clock::now();
-                                }));
+        service_->async_acquire(
+            resource_, options,
+            asio::bind_cancellation_slot(slot, [&out](error_code ec, PermitGuard g) {
+                out.done = true;
+                out.ec = ec;
+                out.guard = std::move(g);
+                out.at = clock::now();
+            }));
     }
     /// Waits until `p` is done or `limit` passed.
     asio::awaitable<void> until_done(const Pending& p, clock::duration limit = 3s) {
