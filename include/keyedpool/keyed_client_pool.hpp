@@ -9,6 +9,7 @@
 
 #include <keyedpool/client_traits.hpp>
 #include <keyedpool/detail/pool/engine.hpp>
+#include <keyedpool/permit_source.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
 #include <keyedpool/result_code.hpp>
@@ -108,8 +109,24 @@ class KeyedClientPool {
     /// \throws std::invalid_argument if `options` are invalid (the message names the field) or the
     ///         factory is empty.
     KeyedClientPool(executor_type executor, factory_type factory, PoolOptions options = {})
+        : KeyedClientPool(std::move(executor), std::move(factory), std::move(options),
+                          std::nullopt) {}
+
+    /// A pool whose clients are built only with permits of `permits` (a budget shared with other
+    /// pools and processes: see `PermitSource`). A get that finds no permit free within
+    /// `options.wait_timeout` fails with `ResultCode::pool_exhausted`.
+    /// \throws std::invalid_argument if `options` or `permits` are invalid (the message names the
+    ///         field) or the factory is empty.
+    KeyedClientPool(executor_type executor, factory_type factory, PoolOptions options,
+                    PermitSource<Key> permits)
+        : KeyedClientPool(std::move(executor), std::move(factory), std::move(options),
+                          std::optional<PermitSource<Key>>(std::move(permits))) {}
+
+  private:
+    KeyedClientPool(executor_type executor, factory_type factory, PoolOptions options,
+                    std::optional<PermitSource<Key>> permits)
         : state_(std::make_shared<State>(std::move(executor), std::move(factory),
-                                         std::move(options))) {
+                                         std::move(options), std::move(permits))) {
         for (auto& handle : handles_) {
             // An anchor per handle, alone on its cache lines with its reference count.
             auto anchor = std::make_shared<Anchor>();
@@ -118,6 +135,7 @@ class KeyedClientPool {
         }
     }
 
+  public:
     KeyedClientPool(const KeyedClientPool&) = delete;
     KeyedClientPool& operator=(const KeyedClientPool&) = delete;
 

@@ -14,6 +14,7 @@
 #include <keyedpool/local_semaphore_service.hpp>
 #include <keyedpool/lock_guard.hpp>
 #include <keyedpool/logging.hpp>
+#include <keyedpool/permit_source.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
 #include <keyedpool/redis/connection.hpp>

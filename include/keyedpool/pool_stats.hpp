@@ -23,6 +23,11 @@ struct PoolStats {
     /// Builds running now (waiting for a permit, or in the factory), including factory calls that
     /// outlived their gets because they ignore cancellation. 0 once a shutdown has drained.
     std::uint64_t builds_in_progress = 0;
+    /// With a permit source that fails open: builds that went ahead without a permit because the
+    /// permit service failed.
+    std::uint64_t builds_without_permit = 0;
+    /// With a permit source: clients whose permit was lost (lease not renewed); each was closed.
+    std::uint64_t permits_lost = 0;
 };
 
 }  // namespace keyedpool

@@ -22,6 +22,7 @@
 #include <keyedpool/detail/completion.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
 #include <keyedpool/result_code.hpp>
+#include <keyedpool/semaphore.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -148,6 +149,17 @@ class Build {
             engine->build_done();  // its only waiter left before it began
             co_return;
         }
+        // A permit source's permits first (bounded by wait_timeout, cancelled with the build);
+        // the connect timeout bounds the factory call only.
+        PermitGuard permit;
+        if (engine->fleet() != nullptr) {
+            auto [permit_ec, guard] = co_await engine->acquire_fleet_permit(flight->key);
+            if (permit_ec) {
+                factory_returned(engine, flight, nullptr, nullptr, permit_ec);
+                co_return;
+            }
+            permit = std::move(guard);
+        }
         const auto timeout = engine->options().connect_timeout;
         if (timeout.count() > 0) {
             using Clock = typename Engine::clock;
@@ -165,13 +177,22 @@ class Build {
         } catch (...) {
             exception = std::current_exception();
         }
-        factory_returned(engine, flight, exception, std::move(client));
+        factory_returned(engine, flight, exception, std::move(client), {}, std::move(permit));
     }
 
+    /// The factory returned (or threw), or the build ended before calling it (`permit_error`: the
+    /// permit source gave none). `permit`: the client's fleet permit, handed to the client before
+    /// it is cached and released with it.
     static void factory_returned(const EnginePtr& engine, const FlightPtr& flight,
-                                 const std::exception_ptr& exception, client_ptr client) {
+                                 const std::exception_ptr& exception, client_ptr client,
+                                 boost::system::error_code permit_error = {},
+                                 PermitGuard permit = {}) {
         engine->connect_deadlines(*flight).remove(*flight, engine);
+        if (client && engine->fleet() != nullptr) {
+            engine->hold_fleet_permit(flight->key, client, std::move(permit));
+        }
         FactoryReturn r;
+        r.thrown = permit_error;
         if (client) {
             engine->count_built();
             r.made_client = true;

@@ -26,6 +26,7 @@
 #include <keyedpool/detail/pool/client_permits.hpp>
 #include <keyedpool/detail/pool/connect_deadlines.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
+#include <keyedpool/detail/pool/fleet_permits.hpp>
 #include <keyedpool/detail/pool/flight.hpp>
 #include <keyedpool/detail/pool/idle_sweeper.hpp>
 #include <keyedpool/detail/pool/waiter.hpp>
@@ -89,6 +90,9 @@ std::string describe_key(const Key& key) {
 ///   completes its waiters.
 /// - With `max_clients`: a permit is held by each build from its permit to its end, and by each
 ///   cached client until it is closed.
+/// - With a permit source: a build takes its client's fleet permits before the factory call; they
+///   are handed to the client before it is cached (so a close racing the caching finds them) and
+///   released when that client is closed — exactly once, as the close is.
 template <typename Key, typename Client, typename Traits, typename Hash, typename KeyEqual,
           typename Time>
 class PoolEngine
@@ -106,7 +110,8 @@ class PoolEngine
 
     static constexpr std::size_t shard_count = 16;
 
-    PoolEngine(boost::asio::any_io_executor executor, factory_type factory, PoolOptions options)
+    PoolEngine(boost::asio::any_io_executor executor, factory_type factory, PoolOptions options,
+               std::optional<PermitSource<Key>> permit_source = std::nullopt)
         : executor_(std::move(executor)),
           factory_(std::move(factory)),
           options_(checked(std::move(options))),
@@ -123,6 +128,9 @@ class PoolEngine
         }
         if (options_.max_clients > 0) {
             permits_.emplace(options_.max_clients);
+        }
+        if (permit_source) {
+            fleet_ = std::make_unique<FleetPermits<Key, Client>>(std::move(*permit_source));
         }
     }
 
@@ -250,6 +258,26 @@ class PoolEngine
     const factory_type& factory() const noexcept { return factory_; }
     const PoolOptions& options() const noexcept { return options_; }
     ClientPermits* permits() noexcept { return permits_ ? &*permits_ : nullptr; }
+    /// The permit source's side (null without one).
+    FleetPermits<Key, Client>* fleet() noexcept { return fleet_.get(); }
+
+    /// Takes the fleet permits of a client of `key` (see `FleetPermits::acquire`).
+    boost::asio::awaitable<std::pair<boost::system::error_code, PermitGuard>> acquire_fleet_permit(
+        const Key& key) {
+        co_return co_await fleet_->acquire(key, options_.wait_timeout, *log(), describe_key(key));
+    }
+
+    /// `client` holds `permit` from now on (before it is cached). When the permit is lost the
+    /// client is closed if it is still the key's cached one, and the next get rebuilds.
+    void hold_fleet_permit(const Key& key, const client_ptr& client, PermitGuard permit) {
+        std::weak_ptr<PoolEngine> weak = this->shared_from_this();
+        fleet_->hold(key, client.get(), std::move(permit), strand_,
+                     [weak](const Key& lost_key, const Client* lost) {
+                         if (auto self = weak.lock()) {
+                             self->fleet_permit_lost(lost_key, lost);
+                         }
+                     });
+    }
     static bool is_healthy(const Client& client) { return Traits::is_healthy(client); }
 
     /// The connect deadlines of the flight's shard (touched on the flight's executor only).
@@ -388,6 +416,28 @@ class PoolEngine
 
     // ---- management --------------------------------------------------------------------------
 
+    /// A client's fleet permit was lost: close the client if it is still cached for `key` (by
+    /// identity: a newer client of the key keeps its own permit).
+    void fleet_permit_lost(const Key& key, const Client* lost) {
+        client_ptr victim;
+        {
+            Shard& shard = shard_for(key);
+            std::lock_guard lock(shard.mutex);
+            if (auto* entry = shard.find(key); entry && entry->client.get() == lost) {
+                victim = shard.take(key);
+            }
+        }
+        fleet_->count_lost();
+        if (victim) {
+            log()->warn(
+                "keyedpool: the permit of the client for {} was lost (its lease could not be "
+                "renewed); closing the client, the next get rebuilds it",
+                describe_key(key));
+            cached_.fetch_sub(1, std::memory_order_relaxed);
+            close_cached(std::move(victim), "permit lost");
+        }
+    }
+
     bool invalidate(const Key& key) {
         client_ptr victim;
         bool found = false;
@@ -504,6 +554,10 @@ class PoolEngine
         s.evictions = evictions_.load(std::memory_order_relaxed);
         s.closes = closes_.load(std::memory_order_relaxed);
         s.builds_in_progress = builds_running_.load(std::memory_order_relaxed);
+        if (fleet_) {
+            s.builds_without_permit = fleet_->builds_without_permit();
+            s.permits_lost = fleet_->permits_lost();
+        }
         return s;
     }
 
@@ -586,6 +640,9 @@ class PoolEngine
         } catch (...) {
             log()->error("keyedpool: closing a client ({}) threw", reason);
         }
+        if (fleet_) {
+            fleet_->release(client.get());
+        }
         closes_.fetch_add(1, std::memory_order_relaxed);
         live_clients_.fetch_sub(1, std::memory_order_relaxed);
         log()->debug("keyedpool: closed a client ({})", reason);
@@ -608,6 +665,7 @@ class PoolEngine
         build_executors_;                                            // strands, or executor_
     std::array<std::unique_ptr<Deadlines>, shard_count> deadlines_;  // on build_executors_
     std::optional<ClientPermits> permits_;                           // with max_clients
+    std::unique_ptr<FleetPermits<Key, Client>> fleet_;               // with a permit source
     IdleSweeper<timer_type> sweeper_;
     std::list<timer_type*> drain_timers_;  // shutdown() calls waiting; on strand_
     std::atomic<bool> shutting_down_{false};
