@@ -2,12 +2,13 @@
 # The README's first command: installs what is missing, builds the examples (Release) and runs the
 # demos: the zombie-connections pool demo, then the two lock examples against a redis-server this
 # script starts on a free loopback port (they fall back to the in-process LocalLockService, saying
-# so, if no server can be started). Extra arguments go to the pool demo.
+# so, if no server can be started), the Redis pool, and the fleet budget (4 processes sharing a
+# database's 16 connections). Extra arguments go to the pool demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target zombie_connections submit_once relink_list redis_pool
+cmake --build --preset release --target zombie_connections submit_once relink_list redis_pool fleet_budget
 
 echo
 echo "=== 1. KeyedClientPool vs the naive per-key cache ==="
@@ -34,3 +35,6 @@ if [ -n "$redis_port" ]; then
 else
     echo "no redis-server could be started here; skipped"
 fi
+echo
+echo "=== 5. A connection budget shared by 4 processes: max_clients vs a fleet semaphore ==="
+./build/release/examples/fleet_budget "${redis_args[@]}"
