@@ -9,8 +9,13 @@
 //              latency (previous holder starts releasing -> next holder has the lock) p50/p99
 //              against one SET round trip, lock scripts run per acquisition (server side, from
 //              INFO commandstats), and the worst wait against the first-come-first-served ideal.
+//   semaphore  uncontended async_try_acquire + async_release pairs per second against the lock's
+//              pairs measured alternately in the same benchmark; permits granted per second with
+//              16 coroutines and limit 4 against the lock (limit 1) under the same load; requests
+//              per acquisition.
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/redis/semaphore_service.hpp>
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -429,5 +434,128 @@ void BM_Redis_Contended_FourProcesses(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_Redis_Contended_FourProcesses)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// ---- semaphores -------------------------------------------------------------------------------
+
+keyedpool::SemaphoreOptions permits_of(std::size_t limit) {
+    keyedpool::SemaphoreOptions o;
+    o.limit = limit;
+    o.permits = 1;
+    o.wait = 60s;
+    o.lease = 10s;
+    return o;
+}
+
+keyedpool::redis::RedisSemaphoreServiceOptions semaphore_options() {
+    keyedpool::redis::RedisSemaphoreServiceOptions o;
+    o.connection = redis_config();
+    return o;
+}
+
+/// Uncontended pairs: a semaphore's try_acquire + release against a lock's try_lock + release,
+/// in alternating rounds of `pairs_per_run / 4` so both see the same machine.
+void BM_Redis_SemaphorePairs(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    double permit_s = 0, lock_s = 0;
+    long long scripts = 0;
+    for (auto _ : state) {
+        run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+            keyedpool::redis::RedisSemaphoreService semaphores(ex, semaphore_options());
+            keyedpool::redis::RedisLockService locks(ex, lock_options());
+            auto stats = co_await keyedpool::redis::Connection::async_connect(ex, redis_config());
+            auto warm = co_await semaphores.async_try_acquire("bench:permits", permits_of(4));
+            co_await warm.async_release();
+            auto warm_lock = co_await locks.async_try_lock("bench:uncontended", 10s);
+            co_await warm_lock.async_release();
+            for (int round = 0; round < 4; ++round) {
+                const auto before = co_await scripts_run(*stats);
+                auto start = clock_type::now();
+                for (int i = 0; i < pairs_per_run / 4; ++i) {
+                    auto permit =
+                        co_await semaphores.async_try_acquire("bench:permits", permits_of(4));
+                    co_await permit.async_release();
+                }
+                permit_s += seconds_since(start);
+                scripts += co_await scripts_run(*stats) - before;
+                start = clock_type::now();
+                for (int i = 0; i < pairs_per_run / 4; ++i) {
+                    auto guard = co_await locks.async_try_lock("bench:uncontended", 10s);
+                    co_await guard.async_release();
+                }
+                lock_s += seconds_since(start);
+            }
+            stats->close();
+        });
+    }
+    const double pairs = static_cast<double>(pairs_per_run) * state.iterations();
+    state.counters["permit_pairs_per_s"] = pairs / permit_s;
+    state.counters["lock_pairs_per_s"] = pairs / lock_s;
+    state.counters["permit_vs_lock"] = lock_s / permit_s;
+    // Each pair's scripts minus the INFO of the next round (not a script): acquire + release.
+    state.counters["requests_per_pair"] = static_cast<double>(scripts) / pairs;
+}
+BENCHMARK(BM_Redis_SemaphorePairs)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+/// 16 coroutines of one process take a permit (limit `limit`) or the lock (`limit` 0) 25 times
+/// each, holding it 1 ms: grants per second and requests per grant.
+std::pair<double, double> permits_under_contention(std::size_t limit) {
+    constexpr int contenders = 16, rounds = 25;
+    const auto before = scripts_now();
+    const auto start = clock_type::now();
+    run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        keyedpool::redis::RedisSemaphoreService semaphores(ex, semaphore_options());
+        keyedpool::redis::RedisLockService locks(ex, lock_options());
+        int finished = 0;
+        asio::steady_timer all_done(ex, clock_type::time_point::max());
+        for (int c = 0; c < contenders; ++c) {
+            asio::co_spawn(
+                ex,
+                [&]() -> asio::awaitable<void> {
+                    asio::steady_timer hold(co_await asio::this_coro::executor);
+                    for (int i = 0; i < rounds; ++i) {
+                        if (limit == 0) {
+                            auto guard = co_await locks.async_lock(
+                                "bench:contended-lock",
+                                keyedpool::LockOptions{.wait = 60s, .lease = 10s});
+                            hold.expires_after(hold_time);
+                            co_await hold.async_wait(asio::use_awaitable);
+                            co_await guard.async_release();
+                        } else {
+                            auto permit = co_await semaphores.async_acquire("bench:contended",
+                                                                            permits_of(limit));
+                            hold.expires_after(hold_time);
+                            co_await hold.async_wait(asio::use_awaitable);
+                            co_await permit.async_release();
+                        }
+                    }
+                    if (++finished == contenders) {
+                        all_done.cancel();
+                    }
+                },
+                asio::detached);
+        }
+        co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    });
+    const double grants = contenders * rounds;
+    return {grants / seconds_since(start), static_cast<double>(scripts_now() - before) / grants};
+}
+
+void BM_Redis_SemaphoreContended(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    for (auto _ : state) {
+        const auto [permits_per_s, permit_requests] = permits_under_contention(4);
+        const auto [locks_per_s, lock_requests] = permits_under_contention(0);
+        state.counters["permits_per_s"] = permits_per_s;
+        state.counters["requests_per_permit"] = permit_requests;
+        state.counters["locks_per_s"] = locks_per_s;
+        state.counters["requests_per_lock"] = lock_requests;
+        state.counters["permits_vs_lock"] = permits_per_s / locks_per_s;
+    }
+}
+BENCHMARK(BM_Redis_SemaphoreContended)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
