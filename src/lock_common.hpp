@@ -113,16 +113,14 @@ inline LockGuard make_held_lock(const boost::asio::any_io_executor& executor,
 template <typename Result, typename Handler>
 void spawn_lock_operation(const boost::asio::any_io_executor& executor,
                           boost::asio::awaitable<Result> operation, Handler handler) {
-    namespace asio = boost::asio;
-    asio::co_spawn(asio::make_strand(executor), std::move(operation),
-                   bind_handler_associations(
-                       std::move(handler), executor,
-                       [](auto user_handler, std::exception_ptr e, Result result) {
-                           if (e) {
-                               result.first = error_code_of(e, ResultCode::io_error);
-                           }
-                           std::move(user_handler)(result.first, std::move(result.second));
-                       }));
+    co_spawn_for_handler(boost::asio::make_strand(executor), std::move(operation),
+                         std::move(handler), executor,
+                         [](auto user_handler, std::exception_ptr e, Result result) {
+                             if (e) {
+                                 result.first = error_code_of(e, ResultCode::io_error);
+                             }
+                             std::move(user_handler)(result.first, std::move(result.second));
+                         });
 }
 
 }  // namespace keyedpool::detail

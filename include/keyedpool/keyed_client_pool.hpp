@@ -267,16 +267,13 @@ class KeyedClientPool {
 
         template <typename Handler>
         void operator()(Handler&& handler) const {
-            boost::asio::co_spawn(
-                state->strand(), State::shutdown(state),
-                detail::bind_handler_associations(
-                    std::forward<Handler>(handler), state->executor(),
-                    [](auto user_handler, std::exception_ptr exception,
-                       boost::system::error_code ec) {
-                        std::move(user_handler)(
-                            exception ? detail::error_code_of(exception, ResultCode::cancelled)
-                                      : ec);
-                    }));
+            detail::co_spawn_for_handler(
+                state->strand(), State::shutdown(state), std::forward<Handler>(handler),
+                state->executor(),
+                [](auto user_handler, std::exception_ptr exception, boost::system::error_code ec) {
+                    std::move(user_handler)(
+                        exception ? detail::error_code_of(exception, ResultCode::cancelled) : ec);
+                });
         }
     };
 

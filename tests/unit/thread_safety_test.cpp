@@ -8,11 +8,13 @@
 #include <keyedpool/keyed_mutex.hpp>
 #include <keyedpool/local_semaphore_service.hpp>
 #include <keyedpool/logging.hpp>
+#include <keyedpool/permit_source.hpp>
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <thread>
 #include <vector>
 
 namespace keyedpool::test {
@@ -241,6 +243,73 @@ TEST(ThreadedMutex, KeyedMutexSerialisesPerKeyAcrossThreads) {
 
 // Weighted permits across threads: at no moment more than the limit held (holders of 2 count
 // twice), every acquisition served, nothing left behind.
+// The same races with a permit source instead of max_clients: fleet permits taken by builds on
+// both threads, given back by invalidations, replacements of broken clients and cancelled builds.
+// Every client is closed once and, after shutdown, no permit is held.
+TEST_F(ThreadedPoolTest, FleetPermitsAreTakenAndGivenBackSafelyAcrossThreads) {
+    behaviour_.delay = 50us;
+    auto budget = std::make_shared<LocalSemaphoreService>(threads_.get_executor());
+    PermitSource<int> permits;
+    permits.service = budget;
+    permits.permit_for = [](const int& key) {
+        return ClientPermit{"db", 3, static_cast<std::size_t>(key % 2 + 1)};
+    };
+    PoolOptions options;
+    options.wait_timeout = 2ms;
+    options.backoff.initial = 0s;
+    Pool pool(threads_.get_executor(), make_factory(counters_, behaviour_), options, permits);
+    std::atomic<int> finished{0};
+    std::atomic<int> served{0};
+    for (int worker = 0; worker < 8; ++worker) {
+        asio::co_spawn(
+            asio::make_strand(threads_),
+            [&, worker]() -> asio::awaitable<void> {
+                auto strand = co_await asio::this_coro::executor;
+                asio::steady_timer pause(strand);
+                for (int i = 0; i < 200; ++i) {
+                    const int key = (worker * 5 + i) % 16;
+                    asio::cancellation_signal cancel;
+                    if (i % 7 == 0) {
+                        asio::post(strand,
+                                   [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
+                    }
+                    auto [ec, client] = co_await pool.async_get(
+                        key, asio::bind_cancellation_slot(
+                                 i % 7 == 0 ? cancel.slot() : asio::cancellation_slot(),
+                                 asio::as_tuple(asio::use_awaitable)));
+                    if (i % 7 == 0) {
+                        pause.expires_after(1ms);
+                        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                    }
+                    if (!ec) {
+                        served.fetch_add(1);
+                        if (i % 3 == 0) {
+                            pool.invalidate(key);
+                        } else if (i % 5 == 0) {
+                            client->break_connection();
+                        }
+                    } else if (ec != ResultCode::pool_exhausted &&
+                               ec != asio::error::operation_aborted) {
+                        ADD_FAILURE() << ec.message() << " " << ec.to_string();
+                    }
+                    EXPECT_LE(budget->in_use("db"), 3u);
+                }
+                finished.fetch_add(1);
+            },
+            asio::detached);
+    }
+    wait_for(finished, 8);
+    pool.async_shutdown(asio::use_future).get();
+    for (int i = 0; i < 1000 && budget->resources() != 0; ++i) {  // releases run in the background
+        std::this_thread::sleep_for(1ms);
+    }
+    threads_.join();
+    EXPECT_GT(served.load(), 0);
+    EXPECT_EQ(counters_.constructed.load(), counters_.closed.load());
+    EXPECT_EQ(budget->in_use("db"), 0u) << "a permit outlived its client";
+    EXPECT_EQ(budget->resources(), 0u);
+}
+
 TEST(ThreadedSemaphore, PermitsNeverExceedTheLimitAcrossThreads) {
     asio::thread_pool threads(2);
     LocalSemaphoreService service(threads.get_executor());

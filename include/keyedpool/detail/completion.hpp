@@ -9,31 +9,59 @@
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <exception>
+#include <memory>
 #include <system_error>
 #include <utility>
 
 namespace keyedpool::detail {
 
-/// Wraps a user's completion handler into a function object `adapt(handler, results...)` that keeps
-/// the handler's associated executor (defaulting to `fallback`), cancellation slot and allocator.
-/// Used as the completion of an internal `co_spawn`, so the spawned coroutine observes the user's
-/// per-operation cancellation and the handler runs on the user's executor.
-template <typename Handler, typename Executor, typename Adapt>
-auto bind_handler_associations(Handler handler, const Executor& fallback, Adapt adapt) {
-    auto slot = boost::asio::get_associated_cancellation_slot(handler);
-    auto executor = boost::asio::get_associated_executor(handler, fallback);
-    auto allocator = boost::asio::get_associated_allocator(handler);
-    return boost::asio::bind_cancellation_slot(
-        slot, boost::asio::bind_executor(
-                  executor, boost::asio::bind_allocator(allocator, [handler = std::move(handler),
-                                                                    adapt = std::move(adapt)](
-                                                                       auto&&... results) mutable {
-                      adapt(std::move(handler), std::forward<decltype(results)>(results)...);
-                  })));
+/// Spawns `operation` on `strand` and completes the user's `handler` through
+/// `adapt(handler, exception_ptr, results...)`, keeping the handler's associated executor
+/// (defaulting to `fallback`) and allocator, so the handler runs on the user's executor.
+///
+/// The handler's cancellation slot reaches the coroutine through a signal of our own: the slot's
+/// handler posts each emit to `strand`, holding the signal, and the completion clears the slot.
+/// Given the user's slot directly, Boost 1.81's `co_spawn` installs a handler that dispatches a raw
+/// pointer to its own signal to the spawn's executor; when the emit comes from another executor
+/// the pointer is posted, and if the coroutine completes first it points into freed memory (TSan
+/// caught it: a pool with a permit source, cancelled gets on a thread pool).
+template <typename Strand, typename T, typename Handler, typename Fallback, typename Adapt>
+void co_spawn_for_handler(const Strand& strand, boost::asio::awaitable<T> operation,
+                          Handler handler, const Fallback& fallback, Adapt adapt) {
+    namespace asio = boost::asio;
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    std::shared_ptr<asio::cancellation_signal> signal;
+    if (slot.is_connected()) {
+        signal = std::make_shared<asio::cancellation_signal>();
+        slot.assign([signal, strand](asio::cancellation_type type) {
+            asio::post(strand, [signal, type] { signal->emit(type); });
+        });
+    }
+    auto executor = asio::get_associated_executor(handler, fallback);
+    auto allocator = asio::get_associated_allocator(handler);
+    auto completion = asio::bind_executor(
+        executor, asio::bind_allocator(
+                      allocator, [handler = std::move(handler), adapt = std::move(adapt),
+                                  forwarding = signal != nullptr](auto&&... results) mutable {
+                          if (forwarding) {  // on the handler's executor, where its emits come from
+                              asio::get_associated_cancellation_slot(handler).clear();
+                          }
+                          adapt(std::move(handler), std::forward<decltype(results)>(results)...);
+                      }));
+    if (signal) {
+        auto own_slot = signal->slot();
+        asio::co_spawn(strand, std::move(operation),
+                       asio::bind_cancellation_slot(own_slot, std::move(completion)));
+    } else {
+        asio::co_spawn(strand, std::move(operation), std::move(completion));
+    }
 }
 
 /// The error code an exception carries: a Boost or std `system_error` keeps its code; anything else
