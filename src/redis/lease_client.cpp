@@ -4,6 +4,8 @@
 
 #include <keyedpool/logging.hpp>
 
+#include "../lock_state.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -235,6 +237,30 @@ asio::awaitable<error_code> LeaseClient::replicas_acked(Connection& connection,
         co_return ResultCode::not_replicated;
     }
     co_return error_code{};
+}
+
+bool LeaseClient::fresh_enough(clock::duration lease, clock::time_point held_from,
+                               const Contention& c, const std::string& resource,
+                               std::size_t permits) const {
+    const auto now = clock::now();
+    if (keyedpool::detail::LockState::validity_from(lease, held_from) - now >= lease / 2) {
+        return true;
+    }
+    const bool again = c.waits && now < c.deadline;
+    const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from);
+    if (permits == 0) {
+        log()->warn(
+            "keyedpool: the lock on {} came {} ms after it was asked for, with less than half of "
+            "its {} ms lease left; {}",
+            resource, late.count(), lease_ms(lease), again ? "taking it again" : "giving it back");
+    } else {
+        log()->warn(
+            "keyedpool: {} permit(s) of {} came {} ms after they were asked for, with less than "
+            "half of their {} ms lease left; {}",
+            permits, resource, late.count(), lease_ms(lease),
+            again ? "taking them again" : "giving them back");
+    }
+    return false;
 }
 
 long long LeaseClient::queue_place_ms() const {

@@ -74,6 +74,19 @@ struct Contention {
     clock::time_point requests_until;  // each request's deadline
     boost::system::error_code too_slow;
     boost::system::error_code busy;
+
+    /// An acquisition starting now: every request is bounded by the remaining `wait`, or by
+    /// `request_timeout` when it does not wait (a try, or `wait` 0). Running out of it is the wait
+    /// ending (`lock_timeout`) when waiting, and the server being too slow (`timeout`) when not;
+    /// finding the lease taken is `lock_busy` for a try, `lock_timeout` otherwise.
+    static Contention starting_now(clock::duration wait, bool try_only,
+                                   clock::duration request_timeout) {
+        const auto start = clock::now();
+        const bool waits = !try_only && wait > clock::duration::zero();
+        return Contention{waits, start + wait, waits ? start + wait : start + request_timeout,
+                          waits ? ResultCode::lock_timeout : ResultCode::timeout,
+                          try_only ? ResultCode::lock_busy : ResultCode::lock_timeout};
+    }
 };
 
 /// A Lua script and its SHA once loaded.
@@ -161,6 +174,12 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     boost::asio::awaitable<boost::system::error_code> wait_for_turn(
         Acquisition& acquisition, clock::time_point attempt_sent,
         std::optional<clock::duration> retry_after, clock::time_point deadline);
+
+    /// Whether a lease held since `held_from` at the latest is still valid for at least half of
+    /// `lease` (so the watchdog's first renewal, at a third, comes in time). When not, logs it:
+    /// the caller takes the lease again within the wait, or gives it back. `permits` 0: a lock.
+    bool fresh_enough(clock::duration lease, clock::time_point held_from, const Contention& c,
+                      const std::string& resource, std::size_t permits) const;
 
     /// The loop both services run for an acquisition: try (queueing when waiting), and while
     /// busy, wait for a hand-over or a re-try (`wait_for_turn`). `try_once(deadline)` sends the

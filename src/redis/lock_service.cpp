@@ -96,20 +96,14 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
                                              self->options.logger)) {
             co_return Acquired{ec, LockGuard{}};
         }
-        const auto start = clock::now();
-        const auto deadline = start + options.wait;
-        const bool waits = !try_only && options.wait > clock::duration::zero();
-        // Every request is bounded by the remaining wait; one that does not wait by
-        // request_timeout. Running out of it is the wait ending (lock_timeout) when waiting, and
-        // the server being too slow (timeout) when not.
-        const auto requests_until = waits ? deadline : start + self->options.request_timeout;
-        const error_code too_slow = waits ? ResultCode::lock_timeout : ResultCode::timeout;
-        const error_code busy = try_only ? ResultCode::lock_busy : ResultCode::lock_timeout;
+        const auto contention =
+            detail::Contention::starting_now(options.wait, try_only, self->options.request_timeout);
         auto executor = co_await asio::this_coro::executor;
 
         // 1. Queue locally: one contender per resource and process.
-        auto queued_locally = co_await kd::queue_locally(self->local_queue, resource, options,
-                                                         try_only, deadline, *TimeSource::steady());
+        auto queued_locally =
+            co_await kd::queue_locally(self->local_queue, resource, options, try_only,
+                                       contention.deadline, *TimeSource::steady());
         if (queued_locally.first) {
             co_return Acquired{queued_locally.first, LockGuard{}};
         }
@@ -125,31 +119,23 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
                                              lock_keys(self->lock_key(resource)),
                                              self->release_args(resource, token)};
         detail::Waiter& waiter = *acquisition.waiter;
-        // Success, when the lock (held since `held_from` at the latest) is valid for at least half
-        // its lease (so the watchdog's first renewal, at a third, comes in time). Otherwise null:
-        // the caller takes it again with a fresh lease, or gives it back when the wait is over.
+        // Success, when the lock is still fresh enough; otherwise null (taken again, or given
+        // back when the wait is over).
         auto grant = [&](std::uint64_t fence,
                          clock::time_point held_from) -> std::optional<Acquired> {
-            const auto now = clock::now();
-            if (kd::LockState::validity_from(options.lease, held_from) - now >= options.lease / 2) {
-                return Acquired{error_code{},
-                                kd::make_held_lock(self->executor, self, resource, waiter.token,
-                                                   fence, options, std::move(hold), held_from,
-                                                   TimeSource::steady(), self->options.logger)};
+            if (!self->redis->fresh_enough(options.lease, held_from, contention, resource, 0)) {
+                return std::nullopt;
             }
-            self->redis->log()->warn(
-                "keyedpool: the lock on {} came {} ms after it was asked for, with less than "
-                "half of its {} ms lease left; {}",
-                resource,
-                std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from).count(),
-                lease_ms(options.lease),
-                waits && now < deadline ? "taking it again" : "giving it back");
-            return std::nullopt;
+            return Acquired{error_code{},
+                            kd::make_held_lock(self->executor, self, resource, waiter.token, fence,
+                                               options, std::move(hold), held_from,
+                                               TimeSource::steady(), self->options.logger)};
         };
         co_return co_await self->redis->contend<Acquired>(
-            acquisition, detail::Contention{waits, deadline, requests_until, too_slow, busy},
+            acquisition, contention,
             [&](clock::time_point until) {
-                return self->try_acquire(resource, waiter.token, options.lease, waits, until);
+                return self->try_acquire(resource, waiter.token, options.lease, contention.waits,
+                                         until);
             },
             grant);
     }

@@ -89,13 +89,8 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
                 resource, options, self->options.max_resource_bytes, self->options.logger)) {
             co_return Acquired{ec, PermitGuard{}};
         }
-        const auto start = clock::now();
-        const auto deadline = start + options.wait;
-        const bool waits = !try_only && options.wait > clock::duration::zero();
-        const auto requests_until = waits ? deadline : start + self->options.request_timeout;
-        const error_code too_slow = waits ? ResultCode::lock_timeout : ResultCode::timeout;
-        const error_code busy = try_only ? ResultCode::lock_busy : ResultCode::lock_timeout;
-
+        const auto contention =
+            detail::Contention::starting_now(options.wait, try_only, self->options.request_timeout);
         auto executor = co_await asio::this_coro::executor;
         auto token = kd::random_token();
         std::vector<std::string> give_back_args{token, self->channel(resource)};
@@ -105,32 +100,24 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
                                              self->release_script,
                                              semaphore_keys(self->key(resource)),
                                              std::move(give_back_args)};
-        // Success, when the permits (held since `held_from` at the latest) are valid for at least
-        // half their lease (so the watchdog's first renewal, at a third, comes in time).
+        // Success, when the permits are still fresh enough; otherwise null (taken again, or
+        // given back when the wait is over).
         auto grant = [&](std::uint64_t, clock::time_point held_from) -> std::optional<Acquired> {
-            const auto now = clock::now();
-            if (kd::LockState::validity_from(options.lease, held_from) - now >= options.lease / 2) {
-                return Acquired{
-                    error_code{},
-                    PermitGuard{
-                        kd::make_held_lease(self->executor, self, resource, token, 0, options.lease,
+            if (!self->redis->fresh_enough(options.lease, held_from, contention, resource,
+                                           options.permits)) {
+                return std::nullopt;
+            }
+            return Acquired{error_code{},
+                            PermitGuard{kd::make_held_lease(
+                                            self->executor, self, resource, token, 0, options.lease,
                                             options.auto_renew, nullptr, held_from,
                                             TimeSource::steady(), self->options.logger),
-                        options.permits}};
-            }
-            self->redis->log()->warn(
-                "keyedpool: {} permit(s) of {} came {} ms after they were asked for, with less "
-                "than half of their {} ms lease left; {}",
-                options.permits, resource,
-                std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from).count(),
-                lease_ms(options.lease),
-                waits && now < deadline ? "taking them again" : "giving them back");
-            return std::nullopt;
+                                        options.permits}};
         };
         co_return co_await self->redis->contend<Acquired>(
-            acquisition, detail::Contention{waits, deadline, requests_until, too_slow, busy},
+            acquisition, contention,
             [&](clock::time_point until) {
-                return self->try_acquire(resource, token, options, waits, until);
+                return self->try_acquire(resource, token, options, contention.waits, until);
             },
             grant);
     }
