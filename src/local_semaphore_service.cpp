@@ -6,6 +6,7 @@
 
 #include "lock_common.hpp"
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -118,11 +119,16 @@ struct LocalSemaphoreService::Impl : detail::LockBackend, std::enable_shared_fro
                                    PermitGuard{}};
             }
         } else {
-            auto timer = time.make_timer(co_await asio::this_coro::executor);
+            // Both complete on this coroutine's strand (the acquisition bound to it, or it would
+            // complete on the semaphore's executor), so the group's cancellation of the loser never
+            // races the winner's completion.
+            auto strand = co_await asio::this_coro::executor;
+            auto timer = time.make_timer(strand);
             timer->expires_at(time.now() + options.wait);
             auto [order, acquire_ec, timer_ec] =
                 co_await asio::experimental::make_parallel_group(
-                    permits.async_acquire(options.permits, asio::deferred),
+                    asio::bind_executor(strand,
+                                        permits.async_acquire(options.permits, asio::deferred)),
                     timer->async_wait(asio::deferred))
                     .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
             (void)order;

@@ -11,6 +11,7 @@
 #include "lock_state.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -55,11 +56,15 @@ queue_locally(LocalQueue& queue, const std::string& resource, const LockOptions&
         }
         co_return Result{boost::system::error_code{}, std::move(guard)};
     }
-    auto timer = time.make_timer(co_await asio::this_coro::executor);
+    // The lock wait bound to this strand: unbound it would complete on the queue's executor,
+    // racing the group's cancellation emitted here when the timer wins.
+    auto strand = co_await asio::this_coro::executor;
+    auto timer = time.make_timer(strand);
     timer->expires_at(deadline);
     auto [order, lock_ec, guard, timer_ec] =
-        co_await asio::experimental::make_parallel_group(queue.async_lock(resource, asio::deferred),
-                                                         timer->async_wait(asio::deferred))
+        co_await asio::experimental::make_parallel_group(
+            asio::bind_executor(strand, queue.async_lock(resource, asio::deferred)),
+            timer->async_wait(asio::deferred))
             .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
     (void)order;
     (void)timer_ec;

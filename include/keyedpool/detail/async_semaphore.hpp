@@ -3,6 +3,8 @@
 #ifndef KEYEDPOOL_DETAIL_ASYNC_SEMAPHORE_HPP
 #define KEYEDPOOL_DETAIL_ASYNC_SEMAPHORE_HPP
 
+#include <keyedpool/detail/permit_queue.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -11,16 +13,12 @@
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
-#include <boost/container/small_vector.hpp>
-#include <boost/intrusive/list.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace keyedpool::detail {
 
@@ -37,8 +35,11 @@ namespace keyedpool::detail {
 ///
 /// Cancellation is safe across threads: a waiter's cancellation handler is installed before the
 /// waiter is queued and is removed only on the handler's executor, where Asio requires the
-/// cancellation to be emitted, right before the handler runs. (A channel-based semaphore clears the
-/// slot on whichever thread releases, racing an emission on the handler's executor.)
+/// cancellation to be emitted, right before the handler runs. A handler without an executor of its
+/// own completes on the semaphore's: an acquisition cancelled from elsewhere — raced against a
+/// timer in a `parallel_group` on a strand — must be bound to that strand (`bind_executor`). (A
+/// channel-based semaphore clears the slot on whichever thread releases, racing an emission on the
+/// handler's executor.)
 ///
 /// Thread safety: all member functions are safe to call concurrently.
 class AsyncSemaphore {
@@ -46,7 +47,7 @@ class AsyncSemaphore {
     using executor_type = boost::asio::any_io_executor;
 
     AsyncSemaphore(executor_type executor, std::size_t units)
-        : executor_(std::move(executor)), limit_(units) {}
+        : executor_(std::move(executor)), queue_(units) {}
 
     AsyncSemaphore(const AsyncSemaphore&) = delete;
     AsyncSemaphore& operator=(const AsyncSemaphore&) = delete;
@@ -58,48 +59,18 @@ class AsyncSemaphore {
     executor_type get_executor() const { return executor_; }
 
     /// Takes `units` if they are free and nobody waits, without waiting.
-    bool try_acquire(std::size_t units = 1) {
-        std::lock_guard lock(mutex_);
-        if (waiters_.empty() && fits(units)) {
-            in_use_ += units;
-            return true;
-        }
-        return false;
-    }
+    bool try_acquire(std::size_t units = 1) { return queue_.try_acquire(units); }
 
     /// Returns `units`, handing them to the oldest waiters that fit, in order. Returns false (and
     /// does nothing) when fewer were held.
-    bool release(std::size_t units = 1) {
-        Granted granted;
-        {
-            std::lock_guard lock(mutex_);
-            if (units > in_use_) {
-                return false;
-            }
-            in_use_ -= units;
-            grant_waiters(granted);
-        }
-        complete_granted(granted);
-        return true;
-    }
+    bool release(std::size_t units = 1) { return queue_.release(units); }
 
     /// Sets how many units exist. Raising it hands the new units to waiters at once; lowering it
     /// takes nothing back (the units held stay held; none is handed out while at or above it).
-    void set_limit(std::size_t units) {
-        Granted granted;
-        {
-            std::lock_guard lock(mutex_);
-            limit_ = units;
-            grant_waiters(granted);
-        }
-        complete_granted(granted);
-    }
+    void set_limit(std::size_t units) { queue_.set_limit(units); }
 
     /// Units held now (for diagnostics and tests; stale at once on a busy semaphore).
-    std::size_t in_use() const {
-        std::lock_guard lock(mutex_);
-        return in_use_;
-    }
+    std::size_t in_use() const { return queue_.in_use(); }
 
     /// Waits for `units` (at most the limit, or it waits until the limit is raised). Handler
     /// signature: `void(boost::system::error_code)`; success means the caller holds them. Supports
@@ -119,27 +90,20 @@ class AsyncSemaphore {
 
     /// Completes every pending `async_acquire` with `operation_aborted`. Held units stay held.
     void cancel_waiters() {
-        // Unlinked under the lock: a cancellation racing this sees them gone, as with a grant.
-        std::vector<Waiter*> taken;
-        {
-            std::lock_guard lock(mutex_);
-            while (!waiters_.empty()) {
-                taken.push_back(&waiters_.front());
-                waiters_.pop_front();
-            }
-        }
-        for (Waiter* waiter : taken) {
-            waiter->complete(boost::asio::error::operation_aborted);
-        }
+        // Unlinked under the queue's lock: a cancellation racing this sees them gone, as with a
+        // grant.
+        queue_.take_all([](PermitQueue::Request& request) {
+            static_cast<Waiter&>(request).complete(boost::asio::error::operation_aborted);
+        });
     }
 
   private:
-    class Waiter : public boost::intrusive::list_base_hook<> {
+    class Waiter : public PermitQueue::Request {
       public:
         /// Posts the completion to the handler's executor. Called once, without the lock.
         virtual void complete(boost::system::error_code ec) = 0;
-        /// How many units it waits for.
-        std::size_t units = 1;
+        /// Handed its units by a release: complete with success.
+        void granted() noexcept override { complete({}); }
         /// The waiter's cancellation came after it was handed its units (on the handler's
         /// executor).
         bool cancelled_after_grant = false;
@@ -147,9 +111,6 @@ class AsyncSemaphore {
       protected:
         ~Waiter() = default;
     };
-    using WaiterList = boost::intrusive::list<Waiter, boost::intrusive::constant_time_size<false>>;
-    /// Waiters handed their units under the lock, completed after it (usually one: no allocation).
-    using Granted = boost::container::small_vector<Waiter*, 4>;
 
     template <typename Handler>
     class Op final : public Waiter {
@@ -207,74 +168,30 @@ class AsyncSemaphore {
     void start(std::size_t units, Handler handler) {
         auto* op = new Op<Handler>(*this, std::move(handler));
         op->units = units;
-        bool granted = false;
-        {
-            std::lock_guard lock(mutex_);
-            if (waiters_.empty() && fits(units)) {
-                in_use_ += units;
-                granted = true;
-            } else {
-                auto slot = boost::asio::get_associated_cancellation_slot(op->handler());
-                if (slot.is_connected()) {  // before the waiter is published
-                    slot.template emplace<CancelWaiter>(CancelWaiter{this, op});
-                }
-                waiters_.push_back(*op);
-            }
+        // Installed before the waiter is published. A cancellation that comes after the units
+        // were taken (at once, or handed over) finds it unlinked and makes the completion pass
+        // them on.
+        auto slot = boost::asio::get_associated_cancellation_slot(op->handler());
+        if (slot.is_connected()) {
+            slot.template emplace<CancelWaiter>(CancelWaiter{this, op});
         }
-        if (granted) {
+        if (queue_.acquire_or_queue(*op)) {
             op->complete({});
         }
     }
 
-    bool fits(std::size_t units) const {  // under mutex_
-        return in_use_ < limit_ && units <= limit_ - in_use_;
-    }
-
-    /// Moves the oldest waiters whose units fit, in order, out of the queue into `granted`
-    /// (unlinked: a cancellation racing the completion sees it was granted). Under mutex_.
-    void grant_waiters(Granted& granted) {
-        while (!waiters_.empty() && fits(waiters_.front().units)) {
-            Waiter& next = waiters_.front();
-            in_use_ += next.units;
-            waiters_.pop_front();
-            granted.push_back(&next);
-        }
-    }
-
-    /// Completes the waiters `grant_waiters` took: their units are theirs. Without the lock.
-    static void complete_granted(Granted& granted) {
-        for (Waiter* waiter : granted) {
-            waiter->complete({});
-        }
-    }
-
     void cancel(Waiter& waiter) {  // on the waiter's handler's executor
-        Granted granted;
-        {
-            std::lock_guard lock(mutex_);
-            if (!waiter.is_linked()) {
-                // Handed its units already (or being completed); the completion passes them on.
-                waiter.cancelled_after_grant = true;
-                return;
-            }
-            const bool was_head = &waiters_.front() == &waiter;
-            waiters_.erase(waiters_.iterator_to(waiter));
-            if (was_head) {
-                // A heavy head that leaves may unblock lighter waiters behind it.
-                grant_waiters(granted);
-            }
+        if (!queue_.leave(waiter)) {
+            // Handed its units already (or being completed); the completion passes them on.
+            waiter.cancelled_after_grant = true;
+            return;
         }
         waiter.complete(boost::asio::error::operation_aborted);
-        complete_granted(granted);
     }
 
     const executor_type executor_;
-    mutable std::mutex mutex_;
-    std::size_t limit_;       // guarded by mutex_
-    std::size_t in_use_ = 0;  // guarded by mutex_
-    WaiterList waiters_;      // guarded by mutex_
+    PermitQueue queue_;  // the units and the waiters
 };
-
 }  // namespace keyedpool::detail
 
 #endif  // KEYEDPOOL_DETAIL_ASYNC_SEMAPHORE_HPP

@@ -124,7 +124,10 @@ class Build {
         auto& executor = flight->executor;
         auto slot = flight->factory_cancel.slot();
         try {
-            boost::asio::co_spawn(executor, call_factory(engine, flight, after_permit),
+            boost::asio::co_spawn(executor,
+                                  engine->fleet() != nullptr
+                                      ? call_factory_with_fleet_permit(engine, flight, after_permit)
+                                      : call_factory(engine, flight, after_permit),
                                   boost::asio::bind_cancellation_slot(slot, Spawned{flight}));
         } catch (...) {  // out of memory: the build ends as a failed one
             boost::asio::post(executor, [engine, flight, error = std::current_exception()] {
@@ -149,17 +152,6 @@ class Build {
             engine->build_done();  // its only waiter left before it began
             co_return;
         }
-        // A permit source's permits first (bounded by wait_timeout, cancelled with the build);
-        // the connect timeout bounds the factory call only.
-        PermitGuard permit;
-        if (engine->fleet() != nullptr) {
-            auto [permit_ec, guard] = co_await engine->acquire_fleet_permit(flight->key);
-            if (permit_ec) {
-                factory_returned(engine, flight, nullptr, nullptr, permit_ec);
-                co_return;
-            }
-            permit = std::move(guard);
-        }
         const auto timeout = engine->options().connect_timeout;
         if (timeout.count() > 0) {
             using Clock = typename Engine::clock;
@@ -177,19 +169,44 @@ class Build {
         } catch (...) {
             exception = std::current_exception();
         }
-        factory_returned(engine, flight, exception, std::move(client), {}, std::move(permit));
+        factory_returned(engine, flight, exception, std::move(client));
+    }
+
+    /// With a permit source: the client's fleet permits (bounded by wait_timeout, cancelled with
+    /// the build), kept by the flight, then the factory call (`connect_timeout` bounds the factory
+    /// only). A coroutine of its own, so a pool without a permit source pays nothing for it.
+    static boost::asio::awaitable<void> call_factory_with_fleet_permit(EnginePtr engine,
+                                                                       FlightPtr flight,
+                                                                       bool after_permit) {
+        if (!after_permit &&
+            flight->life.on_start(false, engine->flight_is_open(*flight)) != Action::call_factory) {
+            engine->build_done();
+            co_return;
+        }
+        auto [ec, permit] = co_await engine->acquire_fleet_permit(flight->key);
+        if (!ec && !engine->flight_is_open(*flight)) {
+            ec = boost::asio::error::operation_aborted;  // every get left meanwhile
+        }
+        if (ec) {
+            factory_returned(engine, flight, nullptr, nullptr, ec);  // the permit goes back
+            co_return;
+        }
+        flight->fleet_permit = std::move(permit);
+        co_await call_factory(engine, flight, /*after_permit=*/true);  // started above
     }
 
     /// The factory returned (or threw), or the build ended before calling it (`permit_error`: the
-    /// permit source gave none). `permit`: the client's fleet permit, handed to the client before
-    /// it is cached and released with it.
+    /// permit source gave none). The flight's fleet permit goes to the client before it is cached
+    /// (released with it), or back at once.
     static void factory_returned(const EnginePtr& engine, const FlightPtr& flight,
                                  const std::exception_ptr& exception, client_ptr client,
-                                 boost::system::error_code permit_error = {},
-                                 PermitGuard permit = {}) {
+                                 boost::system::error_code permit_error = {}) {
         engine->connect_deadlines(*flight).remove(*flight, engine);
-        if (client && engine->fleet() != nullptr) {
-            engine->hold_fleet_permit(flight->key, client, std::move(permit));
+        if (engine->fleet() != nullptr) {
+            PermitGuard permit = std::move(flight->fleet_permit);
+            if (client) {
+                engine->hold_fleet_permit(flight->key, client, std::move(permit));
+            }
         }
         FactoryReturn r;
         r.thrown = permit_error;

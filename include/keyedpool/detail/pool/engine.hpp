@@ -21,9 +21,9 @@
 
 #include <keyedpool/detail/backoff.hpp>
 #include <keyedpool/detail/completion.hpp>
+#include <keyedpool/detail/permit_queue.hpp>
 #include <keyedpool/detail/pool/build.hpp>
 #include <keyedpool/detail/pool/cache_shard.hpp>
-#include <keyedpool/detail/pool/client_permits.hpp>
 #include <keyedpool/detail/pool/connect_deadlines.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
 #include <keyedpool/detail/pool/fleet_permits.hpp>
@@ -257,7 +257,7 @@ class PoolEngine
 
     const factory_type& factory() const noexcept { return factory_; }
     const PoolOptions& options() const noexcept { return options_; }
-    ClientPermits* permits() noexcept { return permits_ ? &*permits_ : nullptr; }
+    PermitQueue* permits() noexcept { return permits_ ? &*permits_ : nullptr; }
     /// The permit source's side (null without one).
     FleetPermits<Key, Client>* fleet() noexcept { return fleet_.get(); }
 
@@ -664,7 +664,7 @@ class PoolEngine
     std::array<boost::asio::any_io_executor, shard_count>
         build_executors_;                                            // strands, or executor_
     std::array<std::unique_ptr<Deadlines>, shard_count> deadlines_;  // on build_executors_
-    std::optional<ClientPermits> permits_;                           // with max_clients
+    std::optional<PermitQueue> permits_;                             // with max_clients
     std::unique_ptr<FleetPermits<Key, Client>> fleet_;               // with a permit source
     IdleSweeper<timer_type> sweeper_;
     std::list<timer_type*> drain_timers_;  // shutdown() calls waiting; on strand_

@@ -6,10 +6,11 @@
 /// \file
 /// A flight: the one build of one key and the gets waiting for its result.
 
-#include <keyedpool/detail/pool/client_permits.hpp>
+#include <keyedpool/detail/permit_queue.hpp>
 #include <keyedpool/detail/pool/connect_deadlines.hpp>
 #include <keyedpool/detail/pool/decisions.hpp>
 #include <keyedpool/detail/pool/waiter.hpp>
+#include <keyedpool/semaphore.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -27,7 +28,7 @@ namespace keyedpool::detail::pool {
 /// strand, or the pool's single-threaded executor, which serialises the build's steps): `timer`,
 /// `factory_cancel`, `life.stage()`, `holds_permit`, the connect deadline (`DeadlineHook`).
 template <typename Key, typename Client, typename Timer>
-class Flight final : public ClientPermits::Request,
+class Flight final : public PermitQueue::Request,
                      public DeadlineHook<typename Timer::clock_type::time_point>,
                      public std::enable_shared_from_this<Flight<Key, Client, Timer>> {
   public:
@@ -79,6 +80,9 @@ class Flight final : public ClientPermits::Request,
     Timer timer;                                  // the wait for a permit
     boost::asio::cancellation_signal factory_cancel;
     bool holds_permit = false;
+    /// With a permit source: the client's fleet permits, from the permit step until the factory
+    /// returns (then the client's, or given back).
+    PermitGuard fleet_permit;
     /// While queued for a permit: posts the grant to `executor` (holding the flight alive).
     std::function<void()> on_granted;
 };
