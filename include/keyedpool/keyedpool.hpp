@@ -17,6 +17,7 @@
 #include <keyedpool/permit_source.hpp>
 #include <keyedpool/pool_options.hpp>
 #include <keyedpool/pool_stats.hpp>
+#include <keyedpool/redis/cluster.hpp>
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 #include <keyedpool/redis/reply.hpp>
