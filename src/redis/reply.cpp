@@ -10,7 +10,7 @@ namespace keyedpool::redis {
 ServerError classify_server_error(std::string_view error_text) noexcept {
     const auto space = error_text.find(' ');
     const std::string_view word = error_text.substr(0, space);
-    static constexpr std::array<std::pair<std::string_view, ServerError>, 15> words{{
+    static constexpr std::array<std::pair<std::string_view, ServerError>, 18> words{{
         {"ERR", ServerError::err},
         {"WRONGTYPE", ServerError::wrongtype},
         {"NOAUTH", ServerError::noauth},
@@ -26,6 +26,9 @@ ServerError classify_server_error(std::string_view error_text) noexcept {
         {"MISCONF", ServerError::misconf},
         {"NOSCRIPT", ServerError::noscript},
         {"EXECABORT", ServerError::execabort},
+        {"MOVED", ServerError::moved},
+        {"ASK", ServerError::ask},
+        {"CROSSSLOT", ServerError::crossslot},
     }};
     for (const auto& [name, kind] : words) {
         if (word == name) {

@@ -3,6 +3,7 @@
 //
 // Redis Cluster, on a real cluster started by the fixture: 3 primaries + 3 replicas on loopback.
 #include "quiet_logger.hpp"
+#include "redis/slot_map.hpp"
 #include "redis_cluster.hpp"
 #include "run_coroutine.hpp"
 
@@ -87,6 +88,51 @@ TEST_F(ClusterTest, HashSlotAgreesWithTheServerOn10000Keys) {
         }
         co_await all.async_wait(asio::as_tuple(asio::use_awaitable));
         EXPECT_EQ(mismatches, 0);
+        c->close();
+    });
+}
+
+// The map the cluster describes covers every slot with 3 primaries of one replica each, and sends
+// every key to the node that serves it: 1,000 SETs on the mapped primary succeed, and the same
+// key on another primary is refused with MOVED naming the mapped one.
+TEST_F(ClusterTest, TheSlotMapSendsEveryKeyToItsPrimary) {
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto ex = io_.get_executor();
+        const auto& seed = *cluster_->nodes().front();
+        auto c = co_await redis::Connection::async_connect(ex, seed.config());
+        auto slots = co_await c->async_exec(redis::command("CLUSTER", "SLOTS"));
+        redis::detail::SlotMap map;
+        EXPECT_FALSE(redis::detail::parse_cluster_slots(slots, {"127.0.0.1", seed.port()}, map));
+        EXPECT_TRUE(map.complete());
+        EXPECT_EQ(map.primaries.size(), 3u);
+        for (const auto& replicas : map.replicas) {
+            EXPECT_EQ(replicas.size(), 1u);
+        }
+        std::vector<std::shared_ptr<redis::Connection>> to;
+        for (const auto& primary : map.primaries) {
+            redis::ConnectionConfig config;
+            config.host = primary.host;
+            config.port = primary.port;
+            to.push_back(co_await redis::Connection::async_connect(ex, config));
+        }
+        int moved = 0;
+        for (int i = 0; i < 1000; ++i) {
+            const std::string key = "route:" + std::to_string(i);
+            const auto owner = static_cast<std::size_t>(map.owner[redis::hash_slot(key)]);
+            auto [ec, ok] = co_await to[owner]->async_exec(redis::command("SET", key, i),
+                                                           asio::as_tuple(asio::use_awaitable));
+            EXPECT_FALSE(ec) << key << ": " << ok.text();
+            auto [wrong_ec, refused] = co_await to[(owner + 1) % to.size()]->async_exec(
+                redis::command("GET", key), asio::as_tuple(asio::use_awaitable));
+            if (refused.server_error() == redis::ServerError::moved &&
+                refused.text().ends_with(":" + std::to_string(map.primaries[owner].port))) {
+                ++moved;
+            }
+        }
+        EXPECT_EQ(moved, 1000) << "a key served by another primary was not redirected to its own";
+        for (auto& connection : to) {
+            connection->close();
+        }
         c->close();
     });
 }

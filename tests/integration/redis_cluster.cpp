@@ -6,6 +6,8 @@
 #include "sentinel_group.hpp"  // blocking_command
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -29,33 +31,43 @@ std::string field_of(const std::string& text, const std::string& field) {
 
 }  // namespace
 
-RedisCluster::RedisCluster(int primaries, int replicas) {
+RedisCluster::RedisCluster(int primaries, int replicas) : replicas_(replicas) {
     const auto started = std::chrono::steady_clock::now();
     const int count = primaries * (1 + replicas);
     for (int i = 0; i < count; ++i) {
-        // The bus port is chosen too (Redis 7 `cluster-port`): port + 10000 may not be free.
+        // The bus port is chosen too (Redis 7 `cluster-port`): port + 10000 may not be free. The
+        // node's cluster state goes to its own directory.
         const auto bus_port = free_loopback_port();
-        config_files_.push_back("/tmp/keyedpool-cluster-" + std::to_string(::getpid()) + "-" +
-                                std::to_string(bus_port) + ".conf");
-        std::remove(config_files_.back().c_str());
         nodes_.push_back(std::make_unique<RedisServer>(std::vector<std::string>{
-            "--cluster-enabled", "yes", "--cluster-config-file", config_files_.back(),
-            "--cluster-port", std::to_string(bus_port), "--cluster-node-timeout", "1000",
-            "--cluster-require-full-coverage", "yes"}));
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port",
+            std::to_string(bus_port), "--cluster-node-timeout", "1000",
+            "--cluster-require-full-coverage", "yes",
+            // Replicas sync at once, without files (Redis 7 waits 5 s for more replicas first),
+            // and their offsets move within a second (CLUSTER SLOTS lists a replica only once its
+            // offset is not 0; an idle primary would move it with its first ping, after 10 s).
+            "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+            "--repl-ping-replica-period", "1"}));
     }
     std::vector<std::string> create{"redis-cli", "--cluster", "create"};
     for (const auto& node : nodes_) {
         create.push_back("127.0.0.1:" + std::to_string(node->port()));
     }
     create.insert(create.end(), {"--cluster-replicas", std::to_string(replicas), "--cluster-yes"});
-    const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    const pid_t creator = spawn_bound_child(create, null_fd);
-    ::close(null_fd);
+    const std::string output = nodes_.front()->dir() + "/create.log";
+    const int out_fd = ::open(output.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+    const pid_t creator = spawn_bound_child(create, out_fd);
+    ::close(out_fd);
     int status = 0;
     ::waitpid(creator, &status, 0);
+    std::string said;
+    {
+        std::ifstream in(output);
+        said.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::remove(output.c_str());
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         throw std::runtime_error("redis-cli --cluster create failed, status " +
-                                 std::to_string(status));
+                                 std::to_string(status) + ": " + said);
     }
     if (!wait_until_ok(std::chrono::seconds(20))) {
         throw std::runtime_error("the cluster did not reach cluster_state:ok within 20 s");
@@ -64,12 +76,7 @@ RedisCluster::RedisCluster(int primaries, int replicas) {
         std::chrono::steady_clock::now() - started);
 }
 
-RedisCluster::~RedisCluster() {
-    nodes_.clear();  // stops the servers
-    for (const auto& file : config_files_) {
-        std::remove(file.c_str());
-    }
-}
+RedisCluster::~RedisCluster() = default;
 
 bool RedisCluster::wait_until_ok(std::chrono::steady_clock::duration limit) const {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -84,6 +91,14 @@ bool RedisCluster::wait_until_ok(std::chrono::steady_clock::duration limit) cons
                 const auto info = blocking_command(node->port(), {"CLUSTER", "INFO"}).text();
                 ok = ok && field_of(info, "cluster_state") == "ok" &&
                      field_of(info, "cluster_slots_ok") == "16384";
+                // Every range lists its replicas (synced ones only: CLUSTER SLOTS leaves out a
+                // replica until its first sync is done).
+                if (ok && replicas_ > 0) {
+                    const auto slots = blocking_command(node->port(), {"CLUSTER", "SLOTS"});
+                    for (const auto& range : slots.elements()) {
+                        ok = ok && range.elements().size() >= 3 + std::size_t(replicas_);
+                    }
+                }
             } catch (const std::exception&) {
                 ok = false;
             }

@@ -17,7 +17,8 @@ namespace keyedpool::test {
 class RedisCluster {
   public:
     /// Starts `primaries` × (1 + `replicas`) nodes and creates the cluster; returns once every node
-    /// reports `cluster_state:ok` with all 16384 slots assigned and knows every other node.
+    /// reports `cluster_state:ok` with all 16384 slots assigned and lists every primary's synced
+    /// replicas.
     /// Throws `std::runtime_error` if that takes longer than 20 s.
     explicit RedisCluster(int primaries = 3, int replicas = 1);
     ~RedisCluster();
@@ -28,12 +29,13 @@ class RedisCluster {
     const std::vector<std::unique_ptr<RedisServer>>& nodes() const { return nodes_; }
     /// How long the constructor took.
     std::chrono::milliseconds startup() const { return startup_; }
-    /// Waits (at most `limit`) until every running node reports `cluster_state:ok`.
+    /// Waits (at most `limit`) until every running node reports `cluster_state:ok` and lists the
+    /// replicas of each slot range.
     bool wait_until_ok(std::chrono::steady_clock::duration limit) const;
 
   private:
     std::vector<std::unique_ptr<RedisServer>> nodes_;
-    std::vector<std::string> config_files_;
+    int replicas_ = 0;  // per primary
     std::chrono::milliseconds startup_{};
 };
 

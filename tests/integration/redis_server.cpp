@@ -1,6 +1,8 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
 #include "redis_server.hpp"
+
+#include <filesystem>
 #include "child_process.hpp"
 
 #include <chrono>
@@ -22,12 +24,18 @@ std::uint16_t free_loopback_port() {
 }
 
 RedisServer::RedisServer(std::vector<std::string> extra_args)
-    : args_(std::move(extra_args)), port_(free_loopback_port()) {
+    : args_(std::move(extra_args)),
+      port_(free_loopback_port()),
+      dir_("/tmp/keyedpool-redis-" + std::to_string(::getpid()) + "-" + std::to_string(port_)) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
     start();
 }
 
 RedisServer::~RedisServer() {
     stop();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
 }
 
 redis::ConnectionConfig RedisServer::config() const {
@@ -53,10 +61,21 @@ bool answers_ping(std::uint16_t port) {
 }
 
 void RedisServer::start() {
-    std::vector<std::string> args{
-        "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",  "--save",  "",
-        "--appendonly", "no",     "--daemonize",         "no",     "--loglevel", "warning", "--dir",
-        "/tmp"};
+    std::vector<std::string> args{"redis-server",
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--daemonize",
+                                  "no",
+                                  "--loglevel",
+                                  "warning",
+                                  "--dir",
+                                  dir_};
     args.insert(args.end(), args_.begin(), args_.end());
     try {
         pid_ = spawn_bound_child(args);  // dies with this process, however it ends

@@ -25,7 +25,9 @@ bool answers_ping(std::uint16_t port);
 
 /// Debian's redis-server on 127.0.0.1, without persistence, started by the constructor (which
 /// returns once it answers PING) and stopped by the destructor — or killed with the test process
-/// when that ends any other way (a crash, an abort, a signal).
+/// when that ends any other way (a crash, an abort, a signal). Each server has a directory of its
+/// own (removed by the destructor): a replica's full sync writes `dump.rdb` there, and a shared
+/// directory would hand that data to every server started after it.
 class RedisServer {
   public:
     explicit RedisServer(std::vector<std::string> extra_args = {});
@@ -46,12 +48,15 @@ class RedisServer {
     void start();
     /// Kills it with SIGKILL (no shutdown: what was not replicated or saved is lost).
     void kill();
+    /// Its working directory (`--dir`): relative file names in its arguments land here.
+    const std::string& dir() const { return dir_; }
     bool running() const { return pid_ > 0; }
     pid_t pid() const { return pid_; }
 
   private:
     std::vector<std::string> args_;
     std::uint16_t port_;
+    std::string dir_;
     pid_t pid_ = -1;
 };
 

@@ -254,14 +254,20 @@ TEST(ReplicatedLockTest, ALockNoReplicaAcknowledgedIsNotReplicatedAndGivenBack) 
     replica_args.insert(replica_args.end(),
                         {"--replicaof", "127.0.0.1", std::to_string(primary.port())});
     RedisServer replica(replica_args);
-    for (int i = 0; i < 500; ++i) {
-        if (blocking_command(primary.port(), {"INFO", "replication"}).text().find("state=online") !=
-            std::string::npos) {
-            break;
-        }
-        std::this_thread::sleep_for(10ms);  // fixture start-up only
-    }
+    // Ready once a write is acknowledged (SET and WAIT on one connection: WAIT waits for that
+    // connection's own last write). "state=online" alone comes before the replica's REPLCONF ACK
+    // that starts streaming to it, which it sends once a second.
     asio::io_context io;
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        auto c = co_await redis::Connection::async_connect(io.get_executor(), primary.config());
+        for (int i = 0; i < 100; ++i) {
+            co_await c->async_exec(redis::command("SET", "keyedpool:test:warm-up", i));
+            if ((co_await c->async_exec(redis::command("WAIT", 1, 100))).as_integer() == 1) {
+                break;
+            }
+        }
+        c->close();
+    });
     redis::RedisLockServiceOptions options;
     options.connection = primary.config();
     options.min_replicas_acked = 1;

@@ -40,6 +40,9 @@ enum class ServerError {
     misconf,      ///< MISCONF: persistence errors stop writes
     noscript,     ///< NOSCRIPT: EVALSHA of a script the server does not have
     execabort,    ///< EXECABORT: a transaction was discarded
+    moved,        ///< MOVED <slot> <host:port>: a cluster node does not serve the key's slot
+    ask,          ///< ASK <slot> <host:port>: the key's slot is migrating; ask that node once
+    crossslot,    ///< CROSSSLOT: a cluster command's keys span several slots
 };
 
 /// The leading word of an error reply's text, classified.
