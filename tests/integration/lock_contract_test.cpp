@@ -3,9 +3,7 @@
 //
 // One contract, two backends: every test here runs on LocalLockService and on RedisLockService
 // (against a real redis-server started for the suite).
-#include "quiet_logger.hpp"
-#include "redis_server.hpp"
-#include "run_coroutine.hpp"
+#include "contract_suite.hpp"
 
 #include <keyedpool/local_lock_service.hpp>
 #include <keyedpool/logging.hpp>
@@ -30,84 +28,43 @@ using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 
 struct LocalBackend {
+    static constexpr const char* name = "Local";
+    static constexpr bool needs_redis = false;
     static std::unique_ptr<LockService> make(asio::io_context& io) {
         return std::make_unique<LocalLockService>(io.get_executor());
     }
 };
 
 struct RedisBackend {
-    static RedisServer* server;
-    static std::unique_ptr<LockService> make(asio::io_context& io) {
-        redis::RedisLockServiceOptions options;
-        options.connection = server->config();
-        options.recheck_interval = 5s;  // so a prompt wake-up can only come from pub/sub
-        return std::make_unique<redis::RedisLockService>(io.get_executor(), options);
-    }
+    static constexpr const char* name = "Redis";
+    static constexpr bool needs_redis = true;
+    static std::unique_ptr<LockService> make(asio::io_context& io);
 };
-RedisServer* RedisBackend::server = nullptr;
 
 template <typename Backend>
-class LockContract : public ::testing::Test {
+class LockContract : public ContractSuite<Backend, LockService> {
   protected:
-    static void SetUpTestSuite() {
-        if constexpr (std::is_same_v<Backend, RedisBackend>) {
-            RedisBackend::server = new RedisServer();
-        }
-    }
-    static void TearDownTestSuite() {
-        if constexpr (std::is_same_v<Backend, RedisBackend>) {
-            delete RedisBackend::server;
-            RedisBackend::server = nullptr;
-        }
-    }
-
-    void SetUp() override {
-        service_ = Backend::make(io_);
-        resource_ = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                    "-" + std::to_string(++counter_);
-    }
-    void TearDown() override {
-        service_.reset();
-        io_.restart();
-        io_.run_for(200ms);  // let background releases and shutdowns finish
-    }
-
-    template <typename Body>
-    void run(Body body) {
-        run_coroutine(io_, std::move(body));
-    }
-
-    asio::awaitable<void> sleep(clock::duration d) {
-        asio::steady_timer t(co_await asio::this_coro::executor, d);
-        co_await t.async_wait(asio::use_awaitable);
-    }
-
     asio::awaitable<std::pair<error_code, LockGuard>> try_lock(clock::duration lease) {
-        auto [ec, guard] = co_await service_->async_try_lock(resource_, lease,
-                                                             asio::as_tuple(asio::use_awaitable));
+        auto [ec, guard] = co_await this->service_->async_try_lock(
+            this->resource_, lease, asio::as_tuple(asio::use_awaitable));
         co_return std::pair{ec, std::move(guard)};
     }
 
     asio::awaitable<std::pair<error_code, LockGuard>> lock(LockOptions options) {
-        auto [ec, guard] =
-            co_await service_->async_lock(resource_, options, asio::as_tuple(asio::use_awaitable));
+        auto [ec, guard] = co_await this->service_->async_lock(this->resource_, options,
+                                                               asio::as_tuple(asio::use_awaitable));
         co_return std::pair{ec, std::move(guard)};
     }
-
-    static inline int counter_ = 0;
-    QuietLogger quiet_;
-    asio::io_context io_;
-    std::unique_ptr<LockService> service_;
-    std::string resource_;
 };
+
+std::unique_ptr<LockService> RedisBackend::make(asio::io_context& io) {
+    redis::RedisLockServiceOptions options;
+    options.connection = LockContract<RedisBackend>::redis_server().config();
+    options.recheck_interval = 5s;  // so a prompt wake-up can only come from pub/sub
+    return std::make_unique<redis::RedisLockService>(io.get_executor(), options);
+}
 
 using Backends = ::testing::Types<LocalBackend, RedisBackend>;
-struct BackendNames {
-    template <typename T>
-    static std::string GetName(int) {
-        return std::is_same_v<T, LocalBackend> ? "Local" : "Redis";
-    }
-};
 TYPED_TEST_SUITE(LockContract, Backends, BackendNames);
 
 TYPED_TEST(LockContract, TryLockIsExclusiveAndReleaseFreesIt) {

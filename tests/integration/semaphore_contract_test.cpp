@@ -4,9 +4,7 @@
 // One semaphore contract, two backends: every test here runs on LocalSemaphoreService and on
 // RedisSemaphoreService (against a real redis-server started for the suite). The Redis service
 // re-checks only every 5 s, so a prompt hand-over can only come from its pub/sub message.
-#include "quiet_logger.hpp"
-#include "redis_server.hpp"
-#include "run_coroutine.hpp"
+#include "contract_suite.hpp"
 
 #include <keyedpool/local_semaphore_service.hpp>
 #include <keyedpool/redis/semaphore_service.hpp>
@@ -27,23 +25,6 @@ using boost::system::error_code;
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 
-struct LocalBackend {
-    static std::unique_ptr<SemaphoreService> make(asio::io_context& io) {
-        return std::make_unique<LocalSemaphoreService>(io.get_executor());
-    }
-};
-
-struct RedisBackend {
-    static RedisServer* server;
-    static std::unique_ptr<SemaphoreService> make(asio::io_context& io) {
-        redis::RedisSemaphoreServiceOptions options;
-        options.connection = server->config();
-        options.recheck_interval = 5s;
-        return std::make_unique<redis::RedisSemaphoreService>(io.get_executor(), options);
-    }
-};
-RedisServer* RedisBackend::server = nullptr;
-
 SemaphoreOptions of(std::size_t limit, std::size_t permits = 1, clock::duration wait = 10s,
                     clock::duration lease = 30s) {
     SemaphoreOptions o;
@@ -62,56 +43,37 @@ struct Pending {
     clock::time_point at{};
 };
 
+struct LocalBackend {
+    static constexpr const char* name = "Local";
+    static constexpr bool needs_redis = false;
+    static std::unique_ptr<SemaphoreService> make(asio::io_context& io) {
+        return std::make_unique<LocalSemaphoreService>(io.get_executor());
+    }
+};
+
+struct RedisBackend {
+    static constexpr const char* name = "Redis";
+    static constexpr bool needs_redis = true;
+    static std::unique_ptr<SemaphoreService> make(asio::io_context& io);
+};
+
 template <typename Backend>
-class SemaphoreContract : public ::testing::Test {
+class SemaphoreContract : public ContractSuite<Backend, SemaphoreService> {
   protected:
-    static void SetUpTestSuite() {
-        if constexpr (std::is_same_v<Backend, RedisBackend>) {
-            RedisBackend::server = new RedisServer();
-        }
-    }
-    static void TearDownTestSuite() {
-        if constexpr (std::is_same_v<Backend, RedisBackend>) {
-            delete RedisBackend::server;
-            RedisBackend::server = nullptr;
-        }
-    }
-
-    void SetUp() override {
-        service_ = Backend::make(io_);
-        resource_ = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                    "-" + std::to_string(++counter_);
-    }
-    void TearDown() override {
-        service_.reset();
-        io_.restart();
-        io_.run_for(200ms);  // let background releases and shutdowns finish
-    }
-
-    template <typename Body>
-    void run(Body body) {
-        run_coroutine(io_, std::move(body));
-    }
-
-    asio::awaitable<void> sleep(clock::duration d) {
-        asio::steady_timer t(co_await asio::this_coro::executor, d);
-        co_await t.async_wait(asio::use_awaitable);
-    }
-
     asio::awaitable<std::pair<error_code, PermitGuard>> try_acquire(SemaphoreOptions options) {
-        auto [ec, guard] = co_await service_->async_try_acquire(
-            resource_, options, asio::as_tuple(asio::use_awaitable));
+        auto [ec, guard] = co_await this->service_->async_try_acquire(
+            this->resource_, options, asio::as_tuple(asio::use_awaitable));
         co_return std::pair{ec, std::move(guard)};
     }
     asio::awaitable<std::pair<error_code, PermitGuard>> acquire(SemaphoreOptions options) {
-        auto [ec, guard] = co_await service_->async_acquire(resource_, options,
-                                                            asio::as_tuple(asio::use_awaitable));
+        auto [ec, guard] = co_await this->service_->async_acquire(
+            this->resource_, options, asio::as_tuple(asio::use_awaitable));
         co_return std::pair{ec, std::move(guard)};
     }
     /// Starts an acquisition in the background; `out` records how it ended.
     void start(SemaphoreOptions options, Pending& out, asio::cancellation_slot slot = {}) {
-        service_->async_acquire(
-            resource_, options,
+        this->service_->async_acquire(
+            this->resource_, options,
             asio::bind_cancellation_slot(slot, [&out](error_code ec, PermitGuard g) {
                 out.done = true;
                 out.ec = ec;
@@ -123,28 +85,23 @@ class SemaphoreContract : public ::testing::Test {
     asio::awaitable<void> until_done(const Pending& p, clock::duration limit = 3s) {
         const auto end = clock::now() + limit;
         while (!p.done && clock::now() < end) {
-            co_await sleep(1ms);
+            co_await this->sleep(1ms);
         }
     }
     static asio::awaitable<error_code> release(PermitGuard& guard) {
         auto [ec] = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
         co_return ec;
     }
-
-    static inline int counter_ = 0;
-    QuietLogger quiet_;
-    asio::io_context io_;
-    std::unique_ptr<SemaphoreService> service_;
-    std::string resource_;
 };
+
+std::unique_ptr<SemaphoreService> RedisBackend::make(asio::io_context& io) {
+    redis::RedisSemaphoreServiceOptions options;
+    options.connection = SemaphoreContract<RedisBackend>::redis_server().config();
+    options.recheck_interval = 5s;  // a prompt hand-over can only come from pub/sub
+    return std::make_unique<redis::RedisSemaphoreService>(io.get_executor(), options);
+}
 
 using Backends = ::testing::Types<LocalBackend, RedisBackend>;
-struct BackendNames {
-    template <typename T>
-    static std::string GetName(int) {
-        return std::is_same_v<T, LocalBackend> ? "Local" : "Redis";
-    }
-};
 TYPED_TEST_SUITE(SemaphoreContract, Backends, BackendNames);
 
 TYPED_TEST(SemaphoreContract, NeverMoreThanTheLimitAndAHolderOfTwoCountsTwice) {
