@@ -32,6 +32,60 @@ class ThreadedPoolTest : public ::testing::Test {
         }
     }
 
+    /// 8 workers, each on a strand of its own, make 200 gets each over 16 keys: every 7th is
+    /// cancelled soon after it starts (by a handler queued on its strand: Asio wants a
+    /// cancellation emitted on the executor of the operation it cancels), every 3rd one served
+    /// is invalidated and every 5th broken. `after_each` runs after each get. Returns once all are
+    /// done; any error but `pool_exhausted` (counted in `exhausted`) and `operation_aborted` fails
+    /// the test.
+    template <typename AfterEach>
+    void race_gets(Pool& pool, std::atomic<int>& served, std::atomic<int>& exhausted,
+                   AfterEach after_each) {
+        std::atomic<int> finished{0};
+        for (int worker = 0; worker < 8; ++worker) {
+            asio::co_spawn(
+                asio::make_strand(threads_),
+                [&, worker]() -> asio::awaitable<void> {
+                    auto strand = co_await asio::this_coro::executor;
+                    asio::steady_timer pause(strand);
+                    for (int i = 0; i < 200; ++i) {
+                        const int key = (worker * 5 + i) % 16;
+                        asio::cancellation_signal cancel;
+                        if (i % 7 == 0) {
+                            asio::post(strand, [&cancel] {
+                                cancel.emit(asio::cancellation_type::terminal);
+                            });
+                        }
+                        auto [ec, client] = co_await pool.async_get(
+                            key, asio::bind_cancellation_slot(
+                                     i % 7 == 0 ? cancel.slot() : asio::cancellation_slot(),
+                                     asio::as_tuple(asio::use_awaitable)));
+                        if (i % 7 == 0) {
+                            // The emit may still be queued: let it run before `cancel` goes.
+                            pause.expires_after(1ms);
+                            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                        }
+                        if (!ec) {
+                            served.fetch_add(1);
+                            if (i % 3 == 0) {
+                                pool.invalidate(key);
+                            } else if (i % 5 == 0) {
+                                client->break_connection();
+                            }
+                        } else if (ec == ResultCode::pool_exhausted) {
+                            exhausted.fetch_add(1);
+                        } else if (ec != asio::error::operation_aborted) {
+                            ADD_FAILURE() << ec.message() << " " << ec.to_string();
+                        }
+                        after_each();
+                    }
+                    finished.fetch_add(1);
+                },
+                asio::detached);
+        }
+        wait_for(finished, 8);
+    }
+
     QuietLogger quiet_;
     asio::thread_pool threads_{2};
     Counters counters_;
@@ -130,51 +184,9 @@ TEST_F(ThreadedPoolTest, PermitWaitsTimeoutsAndCancellationsRaceSafely) {
     options.wait_timeout = 200us;
     options.backoff.initial = 0s;  // pool_exhausted sets no backoff anyway; keep keys rebuildable
     Pool pool(threads_.get_executor(), make_factory(counters_, behaviour_), options);
-    std::atomic<int> finished{0};
     std::atomic<int> served{0};
     std::atomic<int> exhausted{0};
-    for (int worker = 0; worker < 8; ++worker) {
-        // Each worker on a strand of its own: a cancellation is emitted on the executor of the
-        // operation it cancels (Asio's rule), here from a separate handler on that strand.
-        asio::co_spawn(
-            asio::make_strand(threads_),
-            [&, worker]() -> asio::awaitable<void> {
-                auto strand = co_await asio::this_coro::executor;
-                asio::steady_timer pause(strand);
-                for (int i = 0; i < 200; ++i) {
-                    const int key = (worker * 5 + i) % 16;
-                    asio::cancellation_signal cancel;
-                    if (i % 7 == 0) {  // this get is cancelled soon, by a handler queued now
-                        asio::post(strand,
-                                   [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
-                    }
-                    auto [ec, client] = co_await pool.async_get(
-                        key, asio::bind_cancellation_slot(
-                                 i % 7 == 0 ? cancel.slot() : asio::cancellation_slot(),
-                                 asio::as_tuple(asio::use_awaitable)));
-                    if (i % 7 == 0) {
-                        // The emit may still be queued: let it run before `cancel` goes away.
-                        pause.expires_after(1ms);
-                        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-                    }
-                    if (!ec) {
-                        served.fetch_add(1);
-                        if (i % 3 == 0) {
-                            pool.invalidate(key);
-                        } else if (i % 5 == 0) {
-                            client->break_connection();
-                        }
-                    } else if (ec == ResultCode::pool_exhausted) {
-                        exhausted.fetch_add(1);
-                    } else if (ec != asio::error::operation_aborted) {
-                        ADD_FAILURE() << ec.message() << " " << ec.to_string();
-                    }
-                }
-                finished.fetch_add(1);
-            },
-            asio::detached);
-    }
-    wait_for(finished, 8);
+    race_gets(pool, served, exhausted, [] {});
     pool.async_shutdown(asio::use_future).get();  // throws on an error
     threads_.join();
     EXPECT_GT(served.load(), 0);
@@ -240,8 +252,6 @@ TEST(ThreadedMutex, KeyedMutexSerialisesPerKeyAcrossThreads) {
     EXPECT_EQ(mutex.size(), 0u);
 }
 
-// Weighted permits across threads: at no moment more than the limit held (holders of 2 count
-// twice), every acquisition served, nothing left behind.
 // The same races with a permit source instead of max_clients: fleet permits taken by builds on
 // both threads, given back by invalidations, replacements of broken clients and cancelled builds.
 // Every client is closed once and, after shutdown, no permit is held.
@@ -257,47 +267,9 @@ TEST_F(ThreadedPoolTest, FleetPermitsAreTakenAndGivenBackSafelyAcrossThreads) {
     options.wait_timeout = 2ms;
     options.backoff.initial = 0s;
     Pool pool(threads_.get_executor(), make_factory(counters_, behaviour_), options, permits);
-    std::atomic<int> finished{0};
     std::atomic<int> served{0};
-    for (int worker = 0; worker < 8; ++worker) {
-        asio::co_spawn(
-            asio::make_strand(threads_),
-            [&, worker]() -> asio::awaitable<void> {
-                auto strand = co_await asio::this_coro::executor;
-                asio::steady_timer pause(strand);
-                for (int i = 0; i < 200; ++i) {
-                    const int key = (worker * 5 + i) % 16;
-                    asio::cancellation_signal cancel;
-                    if (i % 7 == 0) {
-                        asio::post(strand,
-                                   [&cancel] { cancel.emit(asio::cancellation_type::terminal); });
-                    }
-                    auto [ec, client] = co_await pool.async_get(
-                        key, asio::bind_cancellation_slot(
-                                 i % 7 == 0 ? cancel.slot() : asio::cancellation_slot(),
-                                 asio::as_tuple(asio::use_awaitable)));
-                    if (i % 7 == 0) {
-                        pause.expires_after(1ms);
-                        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-                    }
-                    if (!ec) {
-                        served.fetch_add(1);
-                        if (i % 3 == 0) {
-                            pool.invalidate(key);
-                        } else if (i % 5 == 0) {
-                            client->break_connection();
-                        }
-                    } else if (ec != ResultCode::pool_exhausted &&
-                               ec != asio::error::operation_aborted) {
-                        ADD_FAILURE() << ec.message() << " " << ec.to_string();
-                    }
-                    EXPECT_LE(budget->in_use("db"), 3u);
-                }
-                finished.fetch_add(1);
-            },
-            asio::detached);
-    }
-    wait_for(finished, 8);
+    std::atomic<int> exhausted{0};
+    race_gets(pool, served, exhausted, [&] { EXPECT_LE(budget->in_use("db"), 3u); });
     pool.async_shutdown(asio::use_future).get();
     threads_.join();  // the permits' background releases are work on the pool: done by now
     EXPECT_GT(served.load(), 0);
@@ -306,6 +278,8 @@ TEST_F(ThreadedPoolTest, FleetPermitsAreTakenAndGivenBackSafelyAcrossThreads) {
     EXPECT_EQ(budget->resources(), 0u);
 }
 
+// Weighted permits across threads: at no moment more than the limit held (holders of 2 count
+// twice), every acquisition served, nothing left behind.
 TEST(ThreadedSemaphore, PermitsNeverExceedTheLimitAcrossThreads) {
     asio::thread_pool threads(2);
     LocalSemaphoreService service(threads.get_executor());
