@@ -267,12 +267,18 @@ long long LeaseClient::queue_place_ms() const {
     return std::max<long long>(1000, 3 * lease_ms(options_.recheck_interval));
 }
 
-void LeaseClient::give_back(Script& script, std::vector<std::string> keys,
+void LeaseClient::give_back(const Script& script, std::vector<std::string> keys,
                             std::vector<std::string> args) {
+    // A copy of the script (its SHA read under the lock): the service that owns it may be gone
+    // before this background work ends; this client stays alive with it.
+    Script own = [&] {
+        std::lock_guard lock(scripts_mutex_);
+        return script;
+    }();
     // On a strand: the request's deadline timer and its command complete on one executor.
     asio::co_spawn(
         asio::make_strand(executor_),
-        [self = shared_from_this(), &script, keys = std::move(keys),
+        [self = shared_from_this(), script = std::move(own), keys = std::move(keys),
          args = std::move(args)]() mutable -> asio::awaitable<void> {
             const auto give_up_at =
                 clock::now() + std::chrono::milliseconds(self->queue_place_ms());

@@ -127,10 +127,11 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
         Script& script, std::vector<std::string> keys, std::vector<std::string> args,
         clock::time_point deadline);
 
-    /// Runs `script` in the background until it succeeds, retrying transient failures for as
-    /// long as a queue place lasts (it would block the queue's head until then). Best effort: what
-    /// it fails to give back expires by itself.
-    void give_back(Script& script, std::vector<std::string> keys, std::vector<std::string> args);
+    /// Runs (a copy of) `script` in the background until it succeeds, retrying transient failures
+    /// for as long as a queue place lasts (it would block the queue's head until then). Best
+    /// effort: what it fails to give back expires by itself. May outlive the caller's service.
+    void give_back(const Script& script, std::vector<std::string> keys,
+                   std::vector<std::string> args);
 
     /// How long a waiter keeps its place in a Redis queue without trying again: a few re-check
     /// intervals (a live waiter tries at least once per interval).
