@@ -254,16 +254,24 @@ TEST(ReplicatedLockTest, ALockNoReplicaAcknowledgedIsNotReplicatedAndGivenBack) 
     replica_args.insert(replica_args.end(),
                         {"--replicaof", "127.0.0.1", std::to_string(primary.port())});
     RedisServer replica(replica_args);
-    // Ready once a write is acknowledged (SET and WAIT on one connection: WAIT waits for that
-    // connection's own last write). "state=online" alone comes before the replica's REPLCONF ACK
-    // that starts streaming to it, which it sends once a second.
+    // Ready once a write made after the replica registered is acknowledged (SET and WAIT on one
+    // connection: WAIT waits for that connection's last write). Before the replica registers, a
+    // write does not move the replication offset, so WAIT would pass at once; and "state=online"
+    // comes before the replica's REPLCONF ACK that starts streaming to it (sent once a second).
     asio::io_context io;
     run_coroutine(io, [&]() -> asio::awaitable<void> {
         auto c = co_await redis::Connection::async_connect(io.get_executor(), primary.config());
-        for (int i = 0; i < 100; ++i) {
-            co_await c->async_exec(redis::command("SET", "keyedpool:test:warm-up", i));
-            if ((co_await c->async_exec(redis::command("WAIT", 1, 100))).as_integer() == 1) {
-                break;
+        asio::steady_timer pause(io);
+        for (int i = 0; i < 500; ++i) {
+            auto info = co_await c->async_exec(redis::command("INFO", "replication"));
+            if (info.text().find("state=online") != std::string::npos) {
+                co_await c->async_exec(redis::command("SET", "keyedpool:test:warm-up", i));
+                if ((co_await c->async_exec(redis::command("WAIT", 1, 100))).as_integer() == 1) {
+                    break;
+                }
+            } else {
+                pause.expires_after(10ms);
+                co_await pause.async_wait(asio::use_awaitable);
             }
         }
         c->close();
