@@ -79,6 +79,9 @@ constexpr CodeInfo codes[] = {
     {ResultCode::not_replicated, "not_replicated", true,
      "Fewer replicas than required acknowledged the write in time; a lock taken that way was "
      "given back. Check the replicas' health and lag, then retry."},
+    {ResultCode::too_many_redirects, "too_many_redirects", true,
+     "A Redis Cluster command was redirected (MOVED/ASK) more often than allowed: the slot is "
+     "moving or the nodes disagree about its owner. Retry once the cluster has settled."},
 };
 
 // The table is indexed by value - 1: every enumerator, in order, none missing.
@@ -88,7 +91,7 @@ constexpr bool table_is_complete() {
             return false;
         }
     }
-    return std::size(codes) == static_cast<std::size_t>(ResultCode::not_replicated);
+    return std::size(codes) == static_cast<std::size_t>(ResultCode::too_many_redirects);
 }
 static_assert(table_is_complete(), "one row per ResultCode, in value order");
 

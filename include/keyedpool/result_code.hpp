@@ -67,6 +67,10 @@ enum class ResultCode : int {
     /// A write was made on the primary but fewer replicas than required acknowledged it in time
     /// (`RedisLockServiceOptions::min_replicas_acked`); a lock taken that way was given back.
     not_replicated = 21,
+    /// A Redis Cluster command was redirected (`MOVED`/`ASK`) more often than
+    /// `ClusterConfig::max_redirects` allows: the slot is moving, or the nodes disagree about who
+    /// serves it. Transient: the cluster settles.
+    too_many_redirects = 22,
 };
 
 /// The `boost::system` error category of `ResultCode`; its name is "keyedpool".

@@ -45,14 +45,19 @@ class CommandQueue {
         std::string payload;  // RESP, until written
         clock::time_point deadline = clock::time_point::max();         // command_timeout
         clock::time_point caller_deadline = clock::time_point::max();  // async_exec_until
+        // Replies to read and drop before the command's own: the payload starts with that many
+        // commands of the connection's own (ASKING before a command redirected by ASK), written
+        // and cancelled together with it.
+        std::uint8_t leading_replies = 0;
 
         Command(std::uint64_t i, ExecHandler h, std::string p, clock::time_point d,
-                clock::time_point caller) noexcept
+                clock::time_point caller, std::uint8_t leading = 0) noexcept
             : id(i),
               handler(std::move(h)),
               payload(std::move(p)),
               deadline(d),
-              caller_deadline(caller) {}
+              caller_deadline(caller),
+              leading_replies(leading) {}
         Command(Command&&) noexcept = default;
         Command& operator=(Command&& other) noexcept {  // see move_handler
             id = other.id;
@@ -60,6 +65,7 @@ class CommandQueue {
             payload = std::move(other.payload);
             deadline = other.deadline;
             caller_deadline = other.caller_deadline;
+            leading_replies = other.leading_replies;
             return *this;
         }
     };
@@ -84,16 +90,24 @@ class CommandQueue {
         }
     }
 
-    /// Takes the oldest written command, whose reply just arrived. False when no written command
-    /// waits (a reply nobody asked for).
-    bool pop_answered(ExecHandler& handler) {
+    /// What a reply that just arrived answered.
+    enum class Answered { nothing, leading, command };
+
+    /// Takes the oldest written command when the reply that just arrived is its own (`command`);
+    /// `leading` when it answers one of the commands written ahead of it (dropped); `nothing`
+    /// when no written command waits (a reply nobody asked for).
+    Answered pop_answered(ExecHandler& handler) {
         if (written_ == 0) {
-            return false;
+            return Answered::nothing;
+        }
+        if (commands_.front().leading_replies > 0) {
+            --commands_.front().leading_replies;
+            return Answered::leading;
         }
         move_handler(handler, commands_.front().handler);
         commands_.pop_front();
         --written_;
-        return true;
+        return Answered::command;
     }
 
     /// A cancellation of command `id` of `type`: the handler to complete with

@@ -147,7 +147,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
 
     /// Queues a formatted command; on the strand.
     void exec(std::uint64_t id, std::string payload, clock::time_point caller_deadline,
-              ExecHandler handler) {
+              ExecHandler handler, std::uint8_t leading_replies = 0) {
         if (closed) {
             complete(std::move(handler), ResultCode::io_error, Reply{});
             return;
@@ -163,7 +163,8 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                                   ? now + config.command_timeout
                                   : clock::time_point::max();
         const bool in_flight_before = commands.written_count() > 0 || writing_now;
-        commands.push({id, std::move(handler), std::move(payload), deadline, caller_deadline});
+        commands.push({id, std::move(handler), std::move(payload), deadline, caller_deadline,
+                       leading_replies});
         commands_sent.fetch_add(1, std::memory_order_relaxed);
         if (watched) {
             watch();
@@ -269,7 +270,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             return false;
         }
         const auto& kind = reply.elements().front().text();
-        return kind == "message" || kind == "pmessage";
+        return kind == "message" || kind == "pmessage" || kind == "smessage";
     }
 
     void deliver(Reply reply) {
@@ -278,9 +279,14 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
         ExecHandler handler;
-        if (answerable == 0 || !commands.pop_answered(handler)) {
+        const auto answered = answerable == 0 ? detail::CommandQueue::Answered::nothing
+                                              : commands.pop_answered(handler);
+        if (answered == detail::CommandQueue::Answered::nothing) {
             fail(ResultCode::protocol_error, "a reply arrived that no command asked for");
             return;
+        }
+        if (answered == detail::CommandQueue::Answered::leading) {
+            return;  // ASKING's, ahead of the command it was written with
         }
         --answerable;
         if (!handler) {
@@ -657,8 +663,12 @@ Connection::~Connection() {
 }
 
 void Connection::exec_erased(std::vector<std::string> command,
-                             std::chrono::steady_clock::time_point deadline, ExecHandler handler) {
-    std::string payload = detail::format_command(command);
+                             std::chrono::steady_clock::time_point deadline, bool asking,
+                             ExecHandler handler) {
+    static const std::string asking_payload = detail::format_command({"ASKING"});
+    std::string payload =
+        asking ? asking_payload + detail::format_command(command) : detail::format_command(command);
+    const std::uint8_t leading_replies = asking ? 1 : 0;
     auto impl = impl_;
     const std::uint64_t id = impl->next_id.fetch_add(1, std::memory_order_relaxed);
     // The slot is the caller's: its handler runs where the caller emits (on the caller's
@@ -673,9 +683,9 @@ void Connection::exec_erased(std::vector<std::string> command,
     }
     // Dispatched: when the strand is free the command is queued and written from here (exec
     // never completes a handler inline).
-    asio::dispatch(impl->strand, [impl, id, deadline, payload = std::move(payload),
+    asio::dispatch(impl->strand, [impl, id, deadline, leading_replies, payload = std::move(payload),
                                   handler = std::move(handler)]() mutable {
-        impl->exec(id, std::move(payload), deadline, std::move(handler));
+        impl->exec(id, std::move(payload), deadline, std::move(handler), leading_replies);
     });
 }
 

@@ -2,6 +2,8 @@
 // Version 1.0.
 #include "lease_client.hpp"
 
+#include "pooled_connection.hpp"
+
 #include <keyedpool/logging.hpp>
 
 #include "../lock_state.hpp"
@@ -147,29 +149,10 @@ asio::awaitable<std::shared_ptr<Connection>> LeaseClient::connect(const std::str
 
 // ---- requests, each bounded by a deadline ---------------------------------------------------
 
-/// The connection for `role`: the cached one at once, else waits for its build until `deadline`
-/// (`ResultCode::timeout`; `operation_aborted` when the caller was cancelled). On the calling
-/// coroutine's executor, which is a strand: the build and the timer complete there, so the
-/// group's cancellation of the loser never races the winner.
+/// The connection for `role` before `deadline` (see pooled_connection).
 asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> LeaseClient::connection(
     const std::string& role, clock::time_point deadline) {
-    if (auto cached = connections_.try_get(role)) {
-        co_return std::pair{error_code{}, std::move(cached)};
-    }
-    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-    auto [order, ec, built, timer_ec] =
-        co_await asio::experimental::make_parallel_group(
-            connections_.async_get(role, asio::deferred), timer.async_wait(asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    (void)timer_ec;
-    const auto cancellation = co_await asio::this_coro::cancellation_state;
-    if (cancellation.cancelled() != asio::cancellation_type::none) {
-        co_return std::pair{error_code(asio::error::operation_aborted), nullptr};
-    }
-    if (order[0] == 1) {
-        co_return std::pair{error_code(ResultCode::timeout), nullptr};
-    }
-    co_return std::pair{ec, std::move(built)};
+    co_return co_await pooled_connection(connections_, role, deadline);
 }
 
 asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,

@@ -3,6 +3,7 @@
 #include "slot_map.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace keyedpool::redis::detail {
 
@@ -71,6 +72,47 @@ boost::system::error_code parse_cluster_slots(const Reply& reply, const Endpoint
         std::fill(map.owner.begin() + first, map.owner.begin() + last + 1, index);
     }
     return {};
+}
+
+namespace {
+
+template <typename Number>
+bool read_number(std::string_view text, Number& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc{} && end == text.data() + text.size() && !text.empty();
+}
+
+}  // namespace
+
+std::optional<Redirect> parse_redirect(std::string_view text, const Endpoint& asked) {
+    std::string_view rest;
+    if (text.rfind("MOVED ", 0) == 0) {
+        rest = text.substr(6);
+    } else if (text.rfind("ASK ", 0) == 0) {
+        rest = text.substr(4);
+    } else {
+        return std::nullopt;
+    }
+    const auto space = rest.find(' ');
+    const auto colon = rest.rfind(':');
+    if (space == std::string_view::npos || colon == std::string_view::npos || colon < space) {
+        return std::nullopt;
+    }
+    Redirect redirect;
+    unsigned slot = 0;
+    unsigned port = 0;
+    if (!read_number(rest.substr(0, space), slot) || slot >= cluster_slot_count ||
+        !read_number(rest.substr(colon + 1), port) || port == 0 || port > 65535) {
+        return std::nullopt;
+    }
+    redirect.slot = static_cast<std::uint16_t>(slot);
+    std::string_view host = rest.substr(space + 1, colon - space - 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    redirect.node.host = host.empty() ? asked.host : std::string(host);
+    redirect.node.port = static_cast<std::uint16_t>(port);
+    return redirect;
 }
 
 }  // namespace keyedpool::redis::detail

@@ -9,6 +9,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 namespace keyedpool::redis::detail {
@@ -38,6 +40,15 @@ struct SlotMap {
 /// outside 0..16383 or reversed, a node entry without host and port, more than 32767 primaries.
 boost::system::error_code parse_cluster_slots(const Reply& reply, const Endpoint& asked,
                                               SlotMap& map);
+
+/// A `-MOVED slot host:port` or `-ASK slot host:port` error's slot and node (the host may be an
+/// IPv6 address: the port follows the last ':'; an empty host is `asked`'s). None when `text`
+/// (the error's text) is neither, or is malformed.
+struct Redirect {
+    std::uint16_t slot = 0;
+    Endpoint node;
+};
+std::optional<Redirect> parse_redirect(std::string_view text, const Endpoint& asked);
 
 }  // namespace keyedpool::redis::detail
 

@@ -2,6 +2,8 @@
 // Version 1.0.
 #include <keyedpool/redis/url.hpp>
 
+#include <keyedpool/redis/cluster_client.hpp>
+
 #include <fmt/format.h>
 #include <boost/url/authority_view.hpp>
 #include <boost/url/parse.hpp>
@@ -12,6 +14,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace keyedpool::redis {
 
@@ -49,9 +52,62 @@ T number(std::string_view text, std::string_view part, T min) {
 
 namespace {
 
-/// `redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]`: a list of
-/// hosts is not an RFC 3986 authority, so the URL is cut by hand and each part parsed by
-/// Boost.URL.
+/// A list of hosts is not an RFC 3986 authority, so the URLs that take one (Sentinel, Cluster) are
+/// cut by hand and each part parsed by Boost.URL.
+
+/// Reads `user:password@` off the front of `authority` (when there) into `username`/`password`.
+void read_userinfo(std::string_view& authority, std::string& username, std::string& password) {
+    const auto at = authority.rfind('@');
+    if (at == std::string_view::npos) {
+        return;
+    }
+    // Parsed as the userinfo of a one-host URL, for its percent-decoding and checks.
+    const std::string one_host =
+        "redis://" + std::string(authority.substr(0, at + 1)) + "h";  // the view's storage
+    const auto userinfo = urls::parse_uri(one_host);
+    if (!userinfo) {
+        refuse("user", "is not valid userinfo");
+    }
+    if (!userinfo->has_password()) {
+        refuse("user", "a user name needs a password (user:password@host)");
+    }
+    username = userinfo->user();
+    password = userinfo->password();
+    if (password.empty()) {
+        refuse("password", "is empty (leave out 'user:@' to connect without AUTH)");
+    }
+    authority = authority.substr(at + 1);
+}
+
+/// `host[:port][,host[:port]...]`, each a `what` (for messages), `port` when absent.
+std::vector<Endpoint> read_hosts(std::string_view authority, std::uint16_t port,
+                                 std::string_view what) {
+    std::vector<Endpoint> hosts;
+    while (!authority.empty()) {
+        const auto comma = authority.find(',');
+        const std::string_view one = authority.substr(0, comma);
+        const auto host = urls::parse_authority(one);
+        if (!host || host->host().empty() || host->has_userinfo()) {
+            refuse("host", fmt::format("{} {} is not host:port", what, hosts.size() + 1));
+        }
+        Endpoint endpoint{host->host_address(), port};
+        if (host->has_port()) {
+            endpoint.port = number<std::uint16_t>(host->port(), "port", 1);
+        }
+        hosts.push_back(std::move(endpoint));
+        authority =
+            comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
+        if (comma != std::string_view::npos && authority.empty()) {
+            refuse("host", fmt::format("a trailing ',' names no {}", what));
+        }
+    }
+    if (hosts.empty()) {
+        refuse("host", fmt::format("no {} is named", what));
+    }
+    return hosts;
+}
+
+/// `redis-sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db]`.
 ConnectionConfig parse_sentinel_url(std::string_view rest, ConnectionConfig config) {
     const auto slash = rest.find('/');
     if (slash == std::string_view::npos) {
@@ -59,47 +115,8 @@ ConnectionConfig parse_sentinel_url(std::string_view rest, ConnectionConfig conf
     }
     std::string_view authority = rest.substr(0, slash);
     std::string_view path = rest.substr(slash + 1);
-    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-        // Parsed as the userinfo of a one-host URL, for its percent-decoding and checks.
-        const std::string one_host =
-            "redis://" + std::string(authority.substr(0, at + 1)) + "h";  // the view's storage
-        const auto userinfo = urls::parse_uri(one_host);
-        if (!userinfo) {
-            refuse("user", "is not valid userinfo");
-        }
-        if (!userinfo->has_password()) {
-            refuse("user", "a user name needs a password (user:password@host)");
-        }
-        config.username = userinfo->user();
-        config.password = userinfo->password();
-        if (config.password.empty()) {
-            refuse("password", "is empty (leave out 'user:@' to connect without AUTH)");
-        }
-        authority = authority.substr(at + 1);
-    }
-    config.sentinel.sentinels.clear();
-    while (!authority.empty()) {
-        const auto comma = authority.find(',');
-        const std::string_view one = authority.substr(0, comma);
-        const auto host = urls::parse_authority(one);
-        if (!host || host->host().empty() || host->has_userinfo()) {
-            refuse("host", fmt::format("sentinel {} is not host:port",
-                                       config.sentinel.sentinels.size() + 1));
-        }
-        Endpoint sentinel{host->host_address(), 26379};
-        if (host->has_port()) {
-            sentinel.port = number<std::uint16_t>(host->port(), "port", 1);
-        }
-        config.sentinel.sentinels.push_back(std::move(sentinel));
-        authority =
-            comma == std::string_view::npos ? std::string_view{} : authority.substr(comma + 1);
-        if (comma != std::string_view::npos && authority.empty()) {
-            refuse("host", "a trailing ',' names no sentinel");
-        }
-    }
-    if (config.sentinel.sentinels.empty()) {
-        refuse("host", "no sentinel is named");
-    }
+    read_userinfo(authority, config.username, config.password);
+    config.sentinel.sentinels = read_hosts(authority, 26379, "sentinel");
     const auto db_slash = path.find('/');
     const std::string_view name = path.substr(0, db_slash);
     if (name.empty() || name.find_first_of("?#% ") != std::string_view::npos) {
@@ -114,6 +131,37 @@ ConnectionConfig parse_sentinel_url(std::string_view rest, ConnectionConfig conf
 }
 
 }  // namespace
+
+ClusterConfig parse_cluster_url(std::string_view url, ClusterConfig defaults) {
+    constexpr std::string_view plain = "redis-cluster://";
+    constexpr std::string_view tls = "rediss-cluster://";
+    std::string_view rest;
+    if (lowercase(url.substr(0, plain.size())) == plain) {
+        rest = url.substr(plain.size());
+        defaults.node.tls.enabled = false;
+    } else if (lowercase(url.substr(0, tls.size())) == tls) {
+        rest = url.substr(tls.size());
+        defaults.node.tls.enabled = true;
+    } else {
+        refuse("scheme", "must be redis-cluster or rediss-cluster");
+    }
+    const auto end = rest.find_first_of("/?#");
+    std::string_view authority = rest.substr(0, end);
+    const std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
+    if (!tail.empty() && tail != "/" && tail != "/0") {
+        refuse(tail.front() == '?'   ? "query"
+               : tail.front() == '#' ? "fragment"
+                                     : "path",
+               "a cluster URL names only nodes (a cluster has database 0 alone)");
+    }
+    read_userinfo(authority, defaults.node.username, defaults.node.password);
+    defaults.seeds = read_hosts(authority, 6379, "node");
+    return defaults;
+}
+
+ClusterConfig parse_cluster_url(std::string_view url) {
+    return parse_cluster_url(url, ClusterConfig{});
+}
 
 ConnectionConfig parse_url(std::string_view url, ConnectionConfig defaults) {
     if (constexpr std::string_view sentinel = "redis-sentinel://";

@@ -18,6 +18,7 @@ using boost::system::error_code;
 using redis::Reply;
 using redis::detail::CommandQueue;
 using redis::detail::ExecHandler;
+using Answered = CommandQueue::Answered;
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -50,14 +51,14 @@ TEST(CommandQueue, WrittenCommandsAreAnsweredInOrder) {
     EXPECT_EQ(wire, "AB");
     EXPECT_FALSE(queue.has_unwritten());
     ExecHandler first;
-    ASSERT_TRUE(queue.pop_answered(first));
+    ASSERT_EQ(queue.pop_answered(first), Answered::command);
     call(std::move(first));
     ExecHandler second;
-    ASSERT_TRUE(queue.pop_answered(second));
+    ASSERT_EQ(queue.pop_answered(second), Answered::command);
     call(std::move(second));
     EXPECT_EQ(done.names, (std::vector<std::string>{"a", "b"}));
     ExecHandler none;
-    EXPECT_FALSE(queue.pop_answered(none)) << "a reply nobody asked for";
+    EXPECT_EQ(queue.pop_answered(none), Answered::nothing) << "a reply nobody asked for";
 }
 
 TEST(CommandQueue, ACommandCancelledBeforeItIsWrittenIsNeverWritten) {
@@ -87,12 +88,36 @@ TEST(CommandQueue, ACommandCancelledAfterItIsWrittenKeepsItsPlaceForItsReply) {
     call(queue.cancel(1, asio::cancellation_type::terminal));
     EXPECT_FALSE(queue.cancel(1, asio::cancellation_type::terminal)) << "completed once only";
     ExecHandler first;
-    ASSERT_TRUE(queue.pop_answered(first));
+    ASSERT_EQ(queue.pop_answered(first), Answered::command);
     EXPECT_FALSE(first) << "the first reply belongs to the cancelled command: dropped";
     ExecHandler second;
-    ASSERT_TRUE(queue.pop_answered(second));
+    ASSERT_EQ(queue.pop_answered(second), Answered::command);
     call(std::move(second));
     EXPECT_EQ(done.names, (std::vector<std::string>{"a", "b"}));
+}
+
+// ASKING + a command redirected by ASK: one entry, written together, whose first reply (ASKING's)
+// is dropped; cancelled before it is written, neither goes out (a lone ASKING would let the
+// connection's next command, someone else's, be served by an importing node).
+TEST(CommandQueue, LeadingRepliesAreDroppedAndTheirCommandsGoOrStayWithTheCommand) {
+    Completions done;
+    CommandQueue queue;
+    queue.push(
+        {1, done.handler("a"), "ASKING+A", clock::time_point::max(), clock::time_point::max(), 1});
+    queue.push(
+        {2, done.handler("b"), "ASKING+B", clock::time_point::max(), clock::time_point::max(), 1});
+    call(queue.cancel(2, asio::cancellation_type::total));
+    std::string wire;
+    queue.take_unwritten(wire);
+    EXPECT_EQ(wire, "ASKING+A") << "the cancelled pair was written, or half of it";
+    ExecHandler handler;
+    EXPECT_EQ(queue.pop_answered(handler), Answered::leading);
+    EXPECT_FALSE(handler) << "ASKING's reply reached the caller";
+    EXPECT_EQ(queue.written_count(), 1u) << "the command left before its own reply";
+    ASSERT_EQ(queue.pop_answered(handler), Answered::command);
+    call(std::move(handler));
+    EXPECT_EQ(done.names, (std::vector<std::string>{"b", "a"}));
+    EXPECT_TRUE(queue.empty());
 }
 
 TEST(CommandQueue, CallersDeadlinesExpireLikeCancellations) {

@@ -1,5 +1,6 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
+#include <keyedpool/redis/cluster_client.hpp>
 #include <keyedpool/redis/url.hpp>
 
 #include <gtest/gtest.h>
@@ -131,6 +132,80 @@ TEST(RedisUrl, SentinelFormListsTheSentinelsAndTheMasterName) {
           "redis-sentinel://s1/m?x=1"}) {
         EXPECT_THROW((void)parse_url(bad), std::invalid_argument) << bad;
     }
+}
+
+TEST(RedisUrl, ClusterFormListsTheSeedNodes) {
+    redis::ClusterConfig defaults;
+    defaults.node.connect_timeout = std::chrono::milliseconds(300);
+    defaults.max_redirects = 3;
+    const auto config = redis::parse_cluster_url(
+        "rediss-cluster://app:p%40ss@10.0.0.1:7000,[::1],node-c:7002/", defaults);
+    ASSERT_EQ(config.seeds.size(), 3u);
+    EXPECT_EQ(config.seeds[0], (Endpoint{"10.0.0.1", 7000}));
+    EXPECT_EQ(config.seeds[1], (Endpoint{"::1", 6379}));
+    EXPECT_EQ(config.seeds[2], (Endpoint{"node-c", 7002}));
+    EXPECT_TRUE(config.node.tls.enabled);
+    EXPECT_EQ(config.node.username, "app");
+    EXPECT_EQ(config.node.password, "p@ss");
+    EXPECT_EQ(config.node.connect_timeout, std::chrono::milliseconds(300)) << "defaults kept";
+    EXPECT_EQ(config.max_redirects, 3);
+    EXPECT_NO_THROW(redis::validate(config));
+    EXPECT_FALSE(redis::parse_cluster_url("REDIS-CLUSTER://n1/0", config).node.tls.enabled);
+    for (const char* bad :
+         {"redis-cluster://", "redis-cluster://n1,", "redis-cluster://n1:0", "redis-cluster://n1:x",
+          "redis-cluster://n1/2", "redis-cluster://n1?x=1", "redis-cluster://n1#f",
+          "redis-cluster://user@n1", "redis-cluster://:@n1", "redis://n1", "redis-cluster:/n1"}) {
+        EXPECT_THROW((void)redis::parse_cluster_url(bad), std::invalid_argument) << bad;
+    }
+    try {
+        (void)redis::parse_cluster_url("redis-cluster://:hunter2@n1,n2:bad");
+        ADD_FAILURE() << "a bad port was accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("port"), std::string::npos) << e.what();
+    }
+}
+
+TEST(RedisUrl, ClusterConfigValidationNamesTheField) {
+    auto refused = [](const redis::ClusterConfig& config) -> std::string {
+        try {
+            redis::validate(config);
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "accepted";
+    };
+    redis::ClusterConfig config;
+    EXPECT_NE(refused(config).find("ClusterConfig.seeds"), std::string::npos) << refused(config);
+    config.seeds = {Endpoint{"127.0.0.1", 7000}};
+    EXPECT_NO_THROW(redis::validate(config));
+    auto with = [&](auto change) {
+        redis::ClusterConfig c = config;
+        change(c);
+        return refused(c);
+    };
+    EXPECT_NE(with([](auto& c) {
+                  c.seeds.push_back(Endpoint{"", 7001});
+              }).find("ClusterConfig.seeds"),
+              std::string::npos);
+    EXPECT_NE(with([](auto& c) {
+                  c.seeds.push_back(Endpoint{"h", 0});
+              }).find("ClusterConfig.seeds"),
+              std::string::npos);
+    EXPECT_NE(with([](auto& c) { c.max_redirects = 0; }).find("ClusterConfig.max_redirects"),
+              std::string::npos);
+    EXPECT_NE(with([](auto& c) { c.node.database = 1; }).find("ClusterConfig.node.database"),
+              std::string::npos);
+    EXPECT_NE(with([](auto& c) {
+                  c.node.unix_socket = "/tmp/r.sock";
+              }).find("ClusterConfig.node.unix_socket"),
+              std::string::npos);
+    EXPECT_NE(with([](auto& c) {
+                  c.node.sentinel.sentinels = {Endpoint{"s", 1}};
+              }).find("ClusterConfig.node.sentinel"),
+              std::string::npos);
+    EXPECT_NE(with([](auto& c) { c.node.connect_timeout = {}; }).find("connect_timeout"),
+              std::string::npos);
 }
 
 TEST(RedisUrl, KeepsTheDefaultsTheUrlDoesNotMention) {

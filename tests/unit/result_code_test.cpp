@@ -14,7 +14,7 @@ namespace keyedpool {
 namespace {
 
 constexpr int first_code = 1;
-constexpr int last_code = static_cast<int>(ResultCode::not_replicated);
+constexpr int last_code = static_cast<int>(ResultCode::too_many_redirects);
 
 TEST(ResultCode, CategoryIsNamedKeyedpool) {
     boost::system::error_code ec = ResultCode::timeout;
@@ -46,6 +46,7 @@ TEST(ResultCode, ValuesAreStable) {
     EXPECT_EQ(static_cast<int>(ResultCode::server_error), 19);
     EXPECT_EQ(static_cast<int>(ResultCode::tls_failed), 20);
     EXPECT_EQ(static_cast<int>(ResultCode::not_replicated), 21);
+    EXPECT_EQ(static_cast<int>(ResultCode::too_many_redirects), 22);
 }
 
 TEST(ResultCode, EveryValueHasADistinctNameAndMessage) {
@@ -81,7 +82,8 @@ TEST(ResultCode, TransientClassificationIsAFunctionOfTheCode) {
     for (auto code : {ResultCode::timeout, ResultCode::connect_failed, ResultCode::unhealthy,
                       ResultCode::pool_exhausted, ResultCode::backoff, ResultCode::server_busy,
                       ResultCode::write_conflict, ResultCode::io_error, ResultCode::lock_busy,
-                      ResultCode::lock_timeout, ResultCode::not_replicated}) {
+                      ResultCode::lock_timeout, ResultCode::not_replicated,
+                      ResultCode::too_many_redirects}) {
         EXPECT_TRUE(is_transient(code)) << to_string(code);
     }
     for (auto code : {ResultCode::cancelled, ResultCode::shutting_down,

@@ -15,6 +15,7 @@ namespace {
 using redis::Endpoint;
 using redis::Reply;
 using redis::detail::parse_cluster_slots;
+using redis::detail::parse_redirect;
 using redis::detail::SlotMap;
 
 Reply node(std::string host, long long port) {
@@ -78,6 +79,32 @@ TEST(SlotMap, HostileRepliesAreProtocolErrors) {
     for (std::size_t i = 0; i < bad.size(); ++i) {
         SlotMap map;
         EXPECT_EQ(parse_cluster_slots(bad[i], asked, map), ResultCode::protocol_error) << i;
+    }
+}
+
+TEST(SlotMap, RedirectsNameTheirSlotAndNode) {
+    auto moved = parse_redirect("MOVED 3999 127.0.0.1:6381", asked);
+    ASSERT_TRUE(moved);
+    EXPECT_EQ(moved->slot, 3999);
+    EXPECT_EQ(moved->node, (Endpoint{"127.0.0.1", 6381}));
+    auto ask = parse_redirect("ASK 0 ::1:7002", asked);
+    ASSERT_TRUE(ask);
+    EXPECT_EQ(ask->slot, 0);
+    EXPECT_EQ(ask->node, (Endpoint{"::1", 7002})) << "IPv6: the port follows the last ':'";
+    auto bracketed = parse_redirect("MOVED 16383 [::1]:7002", asked);
+    ASSERT_TRUE(bracketed);
+    EXPECT_EQ(bracketed->node, (Endpoint{"::1", 7002}));
+    auto no_host = parse_redirect("MOVED 12 :7005", asked);
+    ASSERT_TRUE(no_host);
+    EXPECT_EQ(no_host->node, (Endpoint{"10.0.0.9", 7005})) << "an empty host is the node asked";
+}
+
+TEST(SlotMap, MalformedRedirectsAreNotFollowed) {
+    for (const char* text :
+         {"MOVED", "MOVED 3999", "MOVED 3999 host", "MOVED 16384 h:1", "MOVED -1 h:1",
+          "MOVED x h:1", "MOVED 1 h:0", "MOVED 1 h:65536", "MOVED 1 h:1x", "ASK 1 h:", "ERR 1 h:1",
+          "moved 1 h:1", "MOVED 1:2 h"}) {
+        EXPECT_FALSE(parse_redirect(text, asked)) << text;
     }
 }
 

@@ -235,7 +235,24 @@ class Connection {
         return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, Reply)>(
             [this](auto handler, std::vector<std::string> arguments,
                    std::chrono::steady_clock::time_point until) {
-                exec_erased(std::move(arguments), until, std::move(handler));
+                exec_erased(std::move(arguments), until, false, std::move(handler));
+            },
+            token, std::move(command), deadline);
+    }
+
+    /// `async_exec_until` for a command Redis Cluster redirected with `-ASK`: sends `ASKING`
+    /// immediately followed by `command`, as one unit no other caller's command can come between
+    /// (the flag ASKING sets applies to the connection's next command). ASKING's reply is read and
+    /// dropped; the handler gets the command's. Cancelled before it is written, neither is
+    /// written. `ClusterClient` uses it; a caller routing by hand may too.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_exec_asking(std::vector<std::string> command,
+                           std::chrono::steady_clock::time_point deadline,
+                           CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, Reply)>(
+            [this](auto handler, std::vector<std::string> arguments,
+                   std::chrono::steady_clock::time_point until) {
+                exec_erased(std::move(arguments), until, true, std::move(handler));
             },
             token, std::move(command), deadline);
     }
@@ -290,6 +307,7 @@ class Connection {
                                    handler);
     void exec_erased(
         std::vector<std::string> command, std::chrono::steady_clock::time_point deadline,
+        bool asking,
         boost::asio::any_completion_handler<void(boost::system::error_code, Reply)> handler);
     void wait_closed_erased(
         boost::asio::any_completion_handler<void(boost::system::error_code)> handler);
