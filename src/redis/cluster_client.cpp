@@ -24,6 +24,7 @@
 #include <functional>
 #include <mutex>
 #include <stdexcept>
+#include <tuple>
 #include <utility>
 
 namespace keyedpool::redis {
@@ -205,8 +206,16 @@ struct ClusterClient::Impl : std::enable_shared_from_this<Impl> {
         co_return co_await load_map();
     }
 
-    /// A refresh nobody waits for (a node failed under a command).
+    /// A refresh nobody waits for (a node failed under a command, or could not be reached). At
+    /// most one per `failure_reload_interval`: while a failover is pending every command to the
+    /// lost node fails, and each would otherwise ask for a map (which changes only once).
     void refresh_in_background(std::uint64_t seen) {
+        const auto now = clock::now().time_since_epoch().count();
+        auto last = last_failure_reload.load();
+        if (now - last < clock::duration(failure_reload_interval).count() ||
+            !last_failure_reload.compare_exchange_strong(last, now)) {
+            return;
+        }
         asio::co_spawn(
             asio::make_strand(executor),
             [self = shared_from_this(), seen]() -> asio::awaitable<void> {
@@ -243,10 +252,11 @@ struct ClusterClient::Impl : std::enable_shared_from_this<Impl> {
 
     asio::awaitable<std::pair<error_code, Reply>> exec(std::vector<std::string> command,
                                                        clock::time_point deadline) {
-        const auto [slot_ec, slot] = detail::command_slot(command);
-        if (slot_ec) {
-            co_return std::pair{slot_ec, Reply{}};
+        const detail::CommandSlot routing = detail::command_slot(command);
+        if (routing.ec) {
+            co_return std::pair{routing.ec, Reply{}};
         }
+        const std::optional<std::uint16_t> slot = routing.slot;
         std::optional<Endpoint> redirected;  // MOVED or ASK named this node
         bool asking = false;
         for (int redirects = 0;;) {
@@ -265,10 +275,16 @@ struct ClusterClient::Impl : std::enable_shared_from_this<Impl> {
                 co_return std::pair{get_ec, Reply{}};
             }
             const Endpoint target = redirected ? *redirected : connection->endpoint();
-            auto [ec, reply] = asking ? co_await connection->async_exec_asking(
-                                            command, deadline, asio::as_tuple(asio::use_awaitable))
-                                      : co_await connection->async_exec_until(
-                                            command, deadline, asio::as_tuple(asio::use_awaitable));
+            // (Not a conditional expression of two co_awaits: g++ 12 miscompiles that.)
+            error_code ec;
+            Reply reply;
+            if (asking) {
+                std::tie(ec, reply) = co_await connection->async_exec_asking(
+                    command, deadline, asio::as_tuple(asio::use_awaitable));
+            } else {
+                std::tie(ec, reply) = co_await connection->async_exec_until(
+                    command, deadline, asio::as_tuple(asio::use_awaitable));
+            }
             if (!ec || !detail::is_redirect(reply)) {
                 if (ec && !connection->is_connected() && ec != asio::error::operation_aborted) {
                     refresh_in_background(seen);  // the node failed under the command
@@ -314,6 +330,8 @@ struct ClusterClient::Impl : std::enable_shared_from_this<Impl> {
     AsyncMutex refreshing;
     Pool nodes;
     std::atomic<bool> closed{false};
+    static constexpr auto failure_reload_interval = std::chrono::milliseconds(100);
+    std::atomic<clock::rep> last_failure_reload{0};  // steady_clock ticks
     std::atomic<std::uint64_t> keyless_turn{0};
     std::atomic<std::uint64_t> moved{0};
     std::atomic<std::uint64_t> asked{0};

@@ -651,6 +651,29 @@ TEST_P(PoolTest, DestroyingThePoolMidFlightIsSafe) {
     }
 }
 
+// An application that stops its io_context and destroys it with builds still pending (the
+// factory waiting, the pool destroyed, its stop posted but never run): destroying the queued work
+// destroys the flights while they are listed for their connect deadline. That must not touch a
+// freed list nor assert (it did: a flight's deadline hook was still linked in its destructor).
+TEST_P(PoolTest, DestroyingTheIoContextWithBuildsPendingIsSafe) {
+    auto other = std::make_unique<asio::io_context>();
+    PoolOptions options;
+    options.build_on_strand = GetParam();
+    auto pool = std::make_unique<KeyedClientPool<int, FakeClient>>(
+        other->get_executor(), make_factory<asio::steady_timer>(counters_, behaviour_), options);
+    behaviour_.delay = 1h;
+    int completed = 0;
+    for (int key = 0; key < 3; ++key) {
+        pool->async_get(key, [&](error_code, ClientPtr) { ++completed; });
+    }
+    other->poll();  // the builds start and wait in the factory
+    EXPECT_EQ(counters_.factory_calls.load(), 3);
+    pool.reset();  // no shutdown: its stops are posted and never run
+    other.reset();
+    EXPECT_EQ(counters_.constructed.load(), 0);
+    EXPECT_EQ(completed, 0) << "a handler ran while its io_context was destroyed";
+}
+
 // A get created by the default token is a lazily started coroutine: it may start after the pool
 // is gone. It must be refused, not touch a destroyed engine (ASan: heap-use-after-free in probe).
 TEST_P(PoolTest, AGetStartedAfterThePoolIsDestroyedIsRefused) {

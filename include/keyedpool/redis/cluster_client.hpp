@@ -69,7 +69,7 @@ struct ClusterStats {
     std::uint64_t redirect_limit_hits = 0;
     /// Primaries in the current map.
     std::size_t primaries = 0;
-    /// The per-node connection pool (`builds_succeeded`: connections opened).
+    /// The per-node connection pool (`builds`: connections opened).
     PoolStats connections{};
 };
 
@@ -88,10 +88,10 @@ struct ClusterStats {
 /// commands ask for it at once) when:
 /// - a node answers `-MOVED slot host:port`: the slot moved for good. The command is retried at
 ///   the node named, and the map reloaded;
-/// - a node cannot be reached, or its connection fails under a command: the map is reloaded
-///   (a failover may have promoted a replica); the command completes with the connection's
-///   error (`io_error`, `connect_failed`, `timeout`: it may or may not have run, so it is not
-///   retried);
+/// - a node cannot be reached, or its connection fails under a command: the map is reloaded in
+///   the background, at most every 100 ms (a failover may have promoted a replica); the command
+///   completes with the connection's error (`io_error`, `connect_failed`, `backoff`, `timeout`:
+///   it may or may not have run, so it is not retried — transient codes: retry it);
 /// - a slot has no primary in the map.
 /// `-ASK slot host:port` (the slot is migrating and this key is already on the target) is
 /// retried once at the node named, preceded by `ASKING` on the same connection

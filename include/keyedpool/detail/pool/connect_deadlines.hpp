@@ -19,7 +19,12 @@
 namespace keyedpool::detail::pool {
 
 struct DeadlineTag;
-using DeadlineListHook = boost::intrusive::list_base_hook<boost::intrusive::tag<DeadlineTag>>;
+/// Unlinks itself when destroyed: an io_context destroyed with builds pending destroys their
+/// flights (held by queued handlers) in no particular order, some while still listed. (The list
+/// leaves its entries unlinked when it goes first.)
+using DeadlineListHook =
+    boost::intrusive::list_base_hook<boost::intrusive::tag<DeadlineTag>,
+                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 /// What a build carries to sit in a shard's deadline list.
 template <typename TimePoint>
