@@ -442,6 +442,10 @@ void ClusterClient::close() noexcept {
     impl_->close();
 }
 
+bool ClusterClient::is_connected() const noexcept {
+    return !impl_->closed.load();
+}
+
 ClusterClient::executor_type ClusterClient::get_executor() const noexcept {
     return impl_->executor;
 }

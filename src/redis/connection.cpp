@@ -273,8 +273,16 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         return kind == "message" || kind == "pmessage" || kind == "smessage";
     }
 
+    /// A sharded channel's subscription ended by the server (its slot moved away): the array
+    /// comes with no command waiting for it. (One of ours, SUNSUBSCRIBE, is answered by the same
+    /// array: it then has a command to answer.)
+    bool is_dropped_subscription(const Reply& reply) const {
+        return answerable == 0 && reply.type() == ReplyType::array && !reply.elements().empty() &&
+               reply.elements().front().text() == "sunsubscribe";
+    }
+
     void deliver(Reply reply) {
-        if (on_push && is_push(reply)) {
+        if (on_push && (is_push(reply) || is_dropped_subscription(reply))) {
             on_push(std::move(reply));
             return;
         }

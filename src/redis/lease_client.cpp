@@ -5,6 +5,9 @@
 #include "pooled_connection.hpp"
 
 #include <keyedpool/logging.hpp>
+#include <keyedpool/redis/cluster.hpp>
+
+#include <fmt/format.h>
 
 #include "../lock_state.hpp"
 
@@ -22,6 +25,8 @@
 #include <cassert>
 #include <charconv>
 #include <stdexcept>
+#include <string_view>
+#include <tuple>
 
 namespace keyedpool::redis::detail {
 
@@ -33,7 +38,11 @@ long long lease_ms(clock::duration lease) {
 }
 
 void validate(const RedisLockServiceOptions& options, const char* name) {
-    validate(options.connection);
+    if (options.cluster.seeds.empty()) {
+        validate(options.connection);
+    } else {
+        validate(options.cluster);
+    }
     if (options.key_prefix.empty() || options.key_prefix.find_first_of("{}") != std::string::npos) {
         throw std::invalid_argument(std::string(name) +
                                     ".key_prefix must be non-empty and contain no '{' or '}'");
@@ -109,14 +118,44 @@ asio::awaitable<std::pair<error_code, Reply>> exec(Connection& connection,
     co_return std::pair{ec, std::move(reply)};
 }
 
+/// The same, routed by a cluster client.
+asio::awaitable<std::pair<error_code, Reply>> exec(ClusterClient& cluster,
+                                                   std::vector<std::string> command,
+                                                   clock::time_point deadline) {
+    auto [ec, reply] = co_await cluster.async_exec_until(std::move(command), deadline,
+                                                         asio::as_tuple(asio::use_awaitable));
+    co_return std::pair{ec, std::move(reply)};
+}
+
+constexpr std::string_view subscriber_prefix = "subscriber";
+
 }  // namespace
+
+std::string Script::sharded(const char* body) {
+    std::string text = body;
+    constexpr std::string_view publish = "'PUBLISH'";
+    for (auto at = text.find(publish); at != std::string::npos; at = text.find(publish, at)) {
+        text.replace(at, publish.size(), "'SPUBLISH'");
+    }
+    return text;
+}
 
 LeaseClient::LeaseClient(asio::any_io_executor executor, RedisLockServiceOptions options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       connections_(
           executor_, [this](const std::string& role) { return connect(role); },
-          connection_pool_options()) {}
+          connection_pool_options()) {
+    if (!options_.cluster.seeds.empty()) {
+        cluster_ = std::make_unique<ClusterPool>(
+            executor_,
+            [ex = executor_, config = options_.cluster](
+                const int&) -> asio::awaitable<std::shared_ptr<ClusterClient>> {
+                co_return co_await ClusterClient::async_connect(ex, config);
+            },
+            connection_pool_options());
+    }
+}
 
 std::shared_ptr<spdlog::logger> LeaseClient::log() const {
     return options_.logger ? options_.logger : logger();
@@ -124,15 +163,27 @@ std::shared_ptr<spdlog::logger> LeaseClient::log() const {
 
 void LeaseClient::shutdown() {
     connections_.async_shutdown(asio::detached);
+    if (cluster_) {
+        cluster_->async_shutdown(asio::detached);
+    }
 }
 
 asio::awaitable<std::shared_ptr<Connection>> LeaseClient::connect(const std::string& role) {
-    auto connection = co_await Connection::async_connect(executor_, options_.connection);
-    if (role == "subscriber") {
+    ConnectionConfig config = options_.connection;
+    if (on_cluster()) {  // "subscriber <host>:<port>"
+        config = options_.cluster.node;
+        const auto space = role.find(' ');
+        const auto colon = role.rfind(':');
+        config.host = role.substr(space + 1, colon - space - 1);
+        config.port = static_cast<std::uint16_t>(std::stoi(role.substr(colon + 1)));
+    }
+    auto connection = co_await Connection::async_connect(executor_, std::move(config));
+    if (role.rfind(subscriber_prefix, 0) == 0) {
         std::weak_ptr<LeaseClient> weak = weak_from_this();
-        connection->set_push_handler([weak](Reply message) {
+        const Connection* on_this = connection.get();
+        connection->set_push_handler([weak, on_this](Reply message) {
             if (auto self = weak.lock()) {
-                self->on_message(message);
+                self->on_message(message, on_this);
             }
         });
         // Its subscriptions die with it: the waiters learn it at once (not at their next
@@ -155,22 +206,60 @@ asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> LeaseClient:
     co_return co_await pooled_connection(connections_, role, deadline);
 }
 
+asio::awaitable<std::pair<error_code, std::shared_ptr<ClusterClient>>> LeaseClient::cluster_client(
+    clock::time_point deadline) {
+    co_return co_await pooled_connection(*cluster_, 0, deadline);
+}
+
+asio::awaitable<std::string> LeaseClient::subscriber_role(const std::string& channel,
+                                                          clock::time_point deadline) {
+    if (!on_cluster()) {
+        co_return std::string(subscriber_prefix);
+    }
+    auto [ec, cluster] = co_await cluster_client(deadline);
+    if (ec) {
+        co_return std::string();
+    }
+    const auto primary = cluster->primary_for(hash_slot(channel));
+    if (!primary) {
+        co_return std::string();
+    }
+    co_return fmt::format("{} {}:{}", subscriber_prefix, primary->host, primary->port);
+}
+
 asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
                                                                std::vector<std::string> keys,
                                                                std::vector<std::string> args,
                                                                clock::time_point deadline) {
-    auto [get_ec, connection] = co_await this->connection("commands", deadline);
-    if (get_ec) {
-        co_return std::pair{get_ec, Reply{}};
+    // One server (its "commands" connection), or the cluster (routed by the keys' slot).
+    std::shared_ptr<Connection> single;
+    std::shared_ptr<ClusterClient> cluster;
+    if (on_cluster()) {
+        auto [get_ec, got] = co_await cluster_client(deadline);
+        if (get_ec) {
+            co_return std::pair{get_ec, Reply{}};
+        }
+        cluster = std::move(got);
+    } else {
+        auto [get_ec, got] = co_await connection("commands", deadline);
+        if (get_ec) {
+            co_return std::pair{get_ec, Reply{}};
+        }
+        single = std::move(got);
     }
+    auto send = [&](std::vector<std::string> cmd) {
+        return cluster ? exec(*cluster, std::move(cmd), deadline)
+                       : exec(*single, std::move(cmd), deadline);
+    };
+    const std::string body = cluster ? script.sharded_body : std::string(script.body);
     std::string sha;
     {
         std::lock_guard lock(scripts_mutex_);
         sha = script.sha;
     }
     if (sha.empty()) {
-        auto [load_ec, loaded] =
-            co_await exec(*connection, command("SCRIPT", "LOAD", script.body), deadline);
+        // On a cluster this loads it on one primary; the others learn it from the EVAL below.
+        auto [load_ec, loaded] = co_await send(command("SCRIPT", "LOAD", body));
         if (load_ec) {
             co_return std::pair{load_ec, std::move(loaded)};
         }
@@ -180,8 +269,9 @@ asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
     }
     if (script.hands_out_fences) {
         // Fencing tokens never go backwards across a failover: they start above epoch << 32 on a
-        // primary Sentinel promoted at that epoch (docs/locks.md).
-        args.push_back(std::to_string(connection->config_epoch()));
+        // primary Sentinel promoted at that epoch; on a cluster the script reads the node's own
+        // epoch (-1) (docs/locks.md).
+        args.push_back(cluster ? std::string("-1") : std::to_string(single->config_epoch()));
     }
     auto build = [&](std::string first, std::string what) {
         std::vector<std::string> cmd{std::move(first), std::move(what),
@@ -191,12 +281,21 @@ asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
         return cmd;
     };
     requests_sent_.fetch_add(1, std::memory_order_relaxed);
-    auto [ec, reply] = co_await exec(*connection, build("EVALSHA", sha), deadline);
-    if (ec && reply.server_error() == ServerError::noscript) {  // e.g. the server restarted
-        std::tie(ec, reply) = co_await exec(*connection, build("EVAL", script.body), deadline);
+    auto [ec, reply] = co_await send(build("EVALSHA", sha));
+    if (ec && reply.server_error() == ServerError::noscript) {  // a restart, another cluster node
+        std::tie(ec, reply) = co_await send(build("EVAL", body));
     }
     if (!ec && script.replicated && options_.min_replicas_acked > 0) {
-        ec = co_await replicas_acked(*connection, deadline);
+        // WAIT on the connection that wrote: on a cluster, the slot's primary's (the map changes
+        // only after a redirect, which the client followed there).
+        std::shared_ptr<Connection> wrote = single;
+        if (cluster) {
+            std::tie(ec, wrote) = co_await cluster->async_connection_for(
+                hash_slot(keys.front()), deadline, asio::as_tuple(asio::use_awaitable));
+        }
+        if (!ec) {
+            ec = co_await replicas_acked(*wrote, deadline);
+        }
     }
     co_return std::pair{ec, std::move(reply)};
 }
@@ -353,7 +452,11 @@ asio::awaitable<void> LeaseClient::subscribe(const std::string& channel,
                                              std::shared_ptr<Waiter> waiter,
                                              clock::time_point attempt_sent,
                                              clock::time_point deadline) {
-    auto [ec, subscriber] = co_await connection("subscriber", deadline);
+    const std::string role = co_await subscriber_role(channel, deadline);
+    if (role.empty()) {
+        co_return;  // no map for the channel's slot: the re-checks still find the lease free
+    }
+    auto [ec, subscriber] = co_await connection(role, deadline);
     if (ec) {
         co_return;  // no subscriber: the re-checks still find the lease free
     }
@@ -375,11 +478,12 @@ asio::awaitable<void> LeaseClient::subscribe(const std::string& channel,
         co_return;
     }
     entry.subscribed_on = subscriber.get();
+    entry.subscriber_role = role;
     entry.confirmed = false;
     // Initiated under the mutex, so SUBSCRIBE/UNSUBSCRIBE reach the server in decision order.
     std::weak_ptr<LeaseClient> weak = weak_from_this();
     const Connection* on = subscriber.get();
-    subscriber->async_exec(command("SUBSCRIBE", channel),
+    subscriber->async_exec(command(on_cluster() ? "SSUBSCRIBE" : "SUBSCRIBE", channel),
                            [weak, channel, on](error_code sub_ec, Reply) {
                                if (auto self = weak.lock()) {
                                    self->subscribed(channel, on, !sub_ec);
@@ -446,9 +550,11 @@ void LeaseClient::drop_idle_channel(const std::string name) {
     auto it = channels_.find(name);
     assert(it != channels_.end() && it->second.idle && it->second.waiters.empty());
     idle_channels_.erase(it->second.idle_pos);
-    if (auto subscriber = connections_.try_get("subscriber");
+    if (auto subscriber =
+            it->second.subscribed_on ? connections_.try_get(it->second.subscriber_role) : nullptr;
         subscriber && subscriber.get() == it->second.subscribed_on) {
-        subscriber->async_exec(command("UNSUBSCRIBE", name), [](error_code, Reply) {});
+        subscriber->async_exec(command(on_cluster() ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", name),
+                               [](error_code, Reply) {});
     }
     channels_.erase(it);
 }
@@ -469,11 +575,27 @@ void LeaseClient::check_channels() const {
 #endif
 }
 
-void LeaseClient::on_message(const Reply& message) {  // on the subscriber connection's strand
-    // ["message", channel, "<token>[ <fencing token>]"]: a lease was handed to that token.
+// On the subscriber connection's strand.
+void LeaseClient::on_message(const Reply& message, const Connection* on) {
     if (message.elements().size() < 3) {
         return;
     }
+    if (message.elements()[0].text() == "sunsubscribe") {
+        // The server dropped a sharded subscription (the channel's slot moved to another
+        // shard): its waiters try again at once and subscribe where the slot is now.
+        std::lock_guard lock(channels_mutex_);
+        if (auto it = channels_.find(message.elements()[1].text());
+            it != channels_.end() && it->second.subscribed_on == on) {
+            it->second.subscribed_on = nullptr;
+            it->second.confirmed = false;
+            for (auto& waiter : it->second.waiters) {
+                wake(waiter);
+            }
+        }
+        return;
+    }
+    // ["message" (cluster: "smessage"), channel, "<token>[ <fencing token>]"]: a lease was
+    // handed to that token.
     const std::string& payload = message.elements()[2].text();
     const auto space = payload.find(' ');
     const std::string next = payload.substr(0, space);

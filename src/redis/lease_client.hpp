@@ -92,8 +92,16 @@ struct Contention {
 /// A Lua script and its SHA once loaded.
 struct Script {
     Script(const char* b, bool fences, bool waits_for_replicas)
-        : body(b), hands_out_fences(fences), replicated(waits_for_replicas) {}
+        : body(b),
+          sharded_body(sharded(b)),
+          hands_out_fences(fences),
+          replicated(waits_for_replicas) {}
+    /// `body` for a Redis Cluster: hand-over messages go out with SPUBLISH (sharded pub/sub, to
+    /// the subscribers of the slot's shard only) instead of PUBLISH (to every node).
+    static std::string sharded(const char* body);
+
     const char* body;
+    std::string sharded_body;
     bool hands_out_fences;  // its last argument is the primary's config epoch (see run)
     bool replicated;        // waits for min_replicas_acked replicas (see run)
     std::string sha;        // guarded by LeaseClient's scripts mutex; empty until loaded
@@ -239,6 +247,7 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
 
   private:
     using Pool = KeyedClientPool<std::string, Connection>;
+    using ClusterPool = KeyedClientPool<int, ClusterClient>;  // one key: 0
 
     /// A hand-over channel this process listens to. It stays subscribed for a while after its last
     /// waiter left (up to `max_idle_channels` idle ones), so back-to-back contention on a resource
@@ -251,13 +260,23 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
         // The last tokens named by hand-overs while no waiter here had them (a release of
         // permits can name several at once); at most `max_missed`.
         std::deque<std::string> missed;
-        bool idle = false;  // in `idle_channels`
+        std::string subscriber_role;  // the role of `subscribed_on` in `connections_`
+        bool idle = false;            // in `idle_channels`
         std::list<std::string>::iterator idle_pos;
     };
     static constexpr std::size_t max_idle_channels = 64;
     static constexpr std::size_t max_missed = 16;
 
+    bool on_cluster() const noexcept { return cluster_ != nullptr; }
     boost::asio::awaitable<std::shared_ptr<Connection>> connect(const std::string& role);
+    /// The cluster client (made on first use), before `deadline`.
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::shared_ptr<ClusterClient>>>
+    cluster_client(clock::time_point deadline);
+    /// The subscriber connection's role in `connections_` for `channel`: "subscriber", or on a
+    /// cluster "subscriber <host>:<port>" of the primary serving the channel's slot (empty when
+    /// the map has none).
+    boost::asio::awaitable<std::string> subscriber_role(const std::string& channel,
+                                                        clock::time_point deadline);
     boost::asio::awaitable<std::pair<boost::system::error_code, std::shared_ptr<Connection>>>
     connection(const std::string& role, clock::time_point deadline);
     boost::asio::awaitable<boost::system::error_code> replicas_acked(Connection& connection,
@@ -273,11 +292,12 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     void remove_waiter(const std::string& channel, const std::shared_ptr<Waiter>& waiter);
     void drop_idle_channel(const std::string name);
     void check_channels() const;
-    void on_message(const Reply& message);
+    void on_message(const Reply& message, const Connection* on);
 
     boost::asio::any_io_executor executor_;
     RedisLockServiceOptions options_;
-    Pool connections_;  // "commands" and "subscriber"
+    Pool connections_;  // "commands" and "subscriber" (cluster: one subscriber per primary)
+    std::unique_ptr<ClusterPool> cluster_;  // on a cluster only
     std::mutex scripts_mutex_;
     std::mutex channels_mutex_;
     std::unordered_map<std::string, Channel> channels_;

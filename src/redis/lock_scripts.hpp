@@ -18,20 +18,26 @@ namespace keyedpool::redis::lock_scripts {
 // asked for, so a release can hand the lock over with it).
 
 // The next fencing token (KEYS[2]), never below `epoch` << 32: the primary's Sentinel
-// configuration epoch (0 without Sentinel) is the floor, so a primary promoted by a failover
+// configuration epoch (0 without Sentinel; -1 on a Redis Cluster: the node's own configuration
+// epoch, `cluster_my_epoch`, read here, which a failover or a slot import raises above every
+// other node's) is the floor, so a primary promoted by a failover
 // hands out tokens above every token of the primaries before it, even when the increments they
 // made were lost with them (as long as fewer than 2^32 were made per resource and epoch; the
 // counter only grows, so monotonicity holds regardless). Lua numbers are doubles: exact up to
 // 2^53, i.e. epochs below 2^21.
-#define KEYEDPOOL_LOCK_NEXT_FENCE_LUA                                   \
-    "local function next_fence(epoch)\n"                                \
-    "  if epoch > 0 then\n"                                             \
-    "    local floor = epoch * 4294967296\n"                            \
-    "    if tonumber(redis.call('GET', KEYS[2]) or '0') < floor then\n" \
-    "      redis.call('SET', KEYS[2], string.format('%.0f', floor))\n"  \
-    "    end\n"                                                         \
-    "  end\n"                                                           \
-    "  return redis.call('INCR', KEYS[2])\n"                            \
+#define KEYEDPOOL_LOCK_NEXT_FENCE_LUA                                    \
+    "local function next_fence(epoch)\n"                                 \
+    "  if epoch < 0 then\n"                                              \
+    "    epoch = tonumber(string.match(redis.call('CLUSTER', 'INFO'),\n" \
+    "                                  'cluster_my_epoch:(%d+)'))\n"     \
+    "  end\n"                                                            \
+    "  if epoch > 0 then\n"                                              \
+    "    local floor = epoch * 4294967296\n"                             \
+    "    if tonumber(redis.call('GET', KEYS[2]) or '0') < floor then\n"  \
+    "      redis.call('SET', KEYS[2], string.format('%.0f', floor))\n"   \
+    "    end\n"                                                          \
+    "  end\n"                                                            \
+    "  return redis.call('INCR', KEYS[2])\n"                             \
     "end\n"
 
 // ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a

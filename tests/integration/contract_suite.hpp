@@ -1,10 +1,12 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
-// Version 1.0. The frame of a contract suite run on two backends (typed tests): an in-process one
-// and a Redis one with a redis-server started for the suite.
+// Version 1.0. The frame of a contract suite run on several backends (typed tests): an in-process
+// one, a Redis one with a redis-server started for the suite, and a Redis Cluster one with a
+// cluster (3 primaries + 3 replicas) started for the suite.
 #ifndef KEYEDPOOL_TESTS_CONTRACT_SUITE_HPP
 #define KEYEDPOOL_TESTS_CONTRACT_SUITE_HPP
 
 #include "quiet_logger.hpp"
+#include "redis_cluster.hpp"
 #include "redis_server.hpp"
 #include "run_coroutine.hpp"
 
@@ -17,23 +19,31 @@
 
 namespace keyedpool::test {
 
+/// What a backend needs started for its suite.
+enum class Needs { nothing, redis_server, redis_cluster };
+
 /// `Backend` provides `static std::unique_ptr<Service> make(asio::io_context&)`, `static constexpr
-/// const char* name` and `static constexpr bool needs_redis`; a Redis backend reads the suite's
-/// server from `redis_server()`.
+/// const char* name` and `static constexpr Needs needs`; a Redis backend reads the suite's server
+/// from `redis_server()`, a cluster backend its cluster from `redis_cluster()`.
 template <typename Backend, typename Service>
 class ContractSuite : public ::testing::Test {
   public:
     static RedisServer& redis_server() { return *server_; }
+    static RedisCluster& redis_cluster() { return *cluster_; }
 
   protected:
     static void SetUpTestSuite() {
-        if constexpr (Backend::needs_redis) {
+        if constexpr (Backend::needs == Needs::redis_server) {
             server_ = new RedisServer();
+        } else if constexpr (Backend::needs == Needs::redis_cluster) {
+            cluster_ = new RedisCluster(3, 1);
         }
     }
     static void TearDownTestSuite() {
         delete server_;
         server_ = nullptr;
+        delete cluster_;
+        cluster_ = nullptr;
     }
 
     void SetUp() override {
@@ -58,6 +68,7 @@ class ContractSuite : public ::testing::Test {
     }
 
     static inline RedisServer* server_ = nullptr;
+    static inline RedisCluster* cluster_ = nullptr;
     static inline int counter_ = 0;
     QuietLogger quiet_;
     boost::asio::io_context io_;

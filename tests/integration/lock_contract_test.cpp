@@ -29,7 +29,7 @@ using clock = std::chrono::steady_clock;
 
 struct LocalBackend {
     static constexpr const char* name = "Local";
-    static constexpr bool needs_redis = false;
+    static constexpr Needs needs = Needs::nothing;
     static std::unique_ptr<LockService> make(asio::io_context& io) {
         return std::make_unique<LocalLockService>(io.get_executor());
     }
@@ -37,7 +37,13 @@ struct LocalBackend {
 
 struct RedisBackend {
     static constexpr const char* name = "Redis";
-    static constexpr bool needs_redis = true;
+    static constexpr Needs needs = Needs::redis_server;
+    static std::unique_ptr<LockService> make(asio::io_context& io);
+};
+
+struct ClusterBackend {
+    static constexpr const char* name = "RedisCluster";
+    static constexpr Needs needs = Needs::redis_cluster;
     static std::unique_ptr<LockService> make(asio::io_context& io);
 };
 
@@ -64,7 +70,14 @@ std::unique_ptr<LockService> RedisBackend::make(asio::io_context& io) {
     return std::make_unique<redis::RedisLockService>(io.get_executor(), options);
 }
 
-using Backends = ::testing::Types<LocalBackend, RedisBackend>;
+std::unique_ptr<LockService> ClusterBackend::make(asio::io_context& io) {
+    redis::RedisLockServiceOptions options;
+    options.cluster = LockContract<ClusterBackend>::redis_cluster().config();
+    options.recheck_interval = 5s;  // a prompt hand-over can only come from sharded pub/sub
+    return std::make_unique<redis::RedisLockService>(io.get_executor(), options);
+}
+
+using Backends = ::testing::Types<LocalBackend, RedisBackend, ClusterBackend>;
 TYPED_TEST_SUITE(LockContract, Backends, BackendNames);
 
 TYPED_TEST(LockContract, TryLockIsExclusiveAndReleaseFreesIt) {

@@ -78,6 +78,15 @@ RedisCluster::RedisCluster(int primaries, int replicas) : replicas_(replicas) {
 
 RedisCluster::~RedisCluster() = default;
 
+redis::ClusterConfig RedisCluster::config() const {
+    redis::ClusterConfig config;
+    for (const auto& node : nodes_) {
+        config.seeds.push_back({"127.0.0.1", node->port()});
+    }
+    config.node.connect_timeout = std::chrono::seconds(2);
+    return config;
+}
+
 bool RedisCluster::wait_until_ok(std::chrono::steady_clock::duration limit) const {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     const auto known = std::to_string(nodes_.size());

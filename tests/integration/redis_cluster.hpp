@@ -6,6 +6,8 @@
 
 #include "redis_server.hpp"
 
+#include <keyedpool/redis/cluster_client.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -27,6 +29,8 @@ class RedisCluster {
 
     /// Every node, in the order they were given to `redis-cli --cluster create` (primaries first).
     const std::vector<std::unique_ptr<RedisServer>>& nodes() const { return nodes_; }
+    /// A client's view: every node as a seed, 2 s to connect.
+    redis::ClusterConfig config() const;
     /// How long the constructor took.
     std::chrono::milliseconds startup() const { return startup_; }
     /// Waits (at most `limit`) until every running node reports `cluster_state:ok` and lists the

@@ -45,7 +45,7 @@ struct Pending {
 
 struct LocalBackend {
     static constexpr const char* name = "Local";
-    static constexpr bool needs_redis = false;
+    static constexpr Needs needs = Needs::nothing;
     static std::unique_ptr<SemaphoreService> make(asio::io_context& io) {
         return std::make_unique<LocalSemaphoreService>(io.get_executor());
     }
@@ -53,7 +53,13 @@ struct LocalBackend {
 
 struct RedisBackend {
     static constexpr const char* name = "Redis";
-    static constexpr bool needs_redis = true;
+    static constexpr Needs needs = Needs::redis_server;
+    static std::unique_ptr<SemaphoreService> make(asio::io_context& io);
+};
+
+struct ClusterBackend {
+    static constexpr const char* name = "RedisCluster";
+    static constexpr Needs needs = Needs::redis_cluster;
     static std::unique_ptr<SemaphoreService> make(asio::io_context& io);
 };
 
@@ -101,7 +107,14 @@ std::unique_ptr<SemaphoreService> RedisBackend::make(asio::io_context& io) {
     return std::make_unique<redis::RedisSemaphoreService>(io.get_executor(), options);
 }
 
-using Backends = ::testing::Types<LocalBackend, RedisBackend>;
+std::unique_ptr<SemaphoreService> ClusterBackend::make(asio::io_context& io) {
+    redis::RedisSemaphoreServiceOptions options;
+    options.cluster = SemaphoreContract<ClusterBackend>::redis_cluster().config();
+    options.recheck_interval = 5s;  // a prompt hand-over can only come from sharded pub/sub
+    return std::make_unique<redis::RedisSemaphoreService>(io.get_executor(), options);
+}
+
+using Backends = ::testing::Types<LocalBackend, RedisBackend, ClusterBackend>;
 TYPED_TEST_SUITE(SemaphoreContract, Backends, BackendNames);
 
 TYPED_TEST(SemaphoreContract, NeverMoreThanTheLimitAndAHolderOfTwoCountsTwice) {

@@ -183,7 +183,12 @@ class ClusterClient {
     ClusterStats stats() const;
 
     /// Closes every connection; later commands complete with `ResultCode::shutting_down`.
+    /// Idempotent.
     void close() noexcept;
+
+    /// True until `close()` (a node's failure is handled inside). With `close()`, this makes
+    /// the client a `KeyedClientPool` client under the default traits.
+    bool is_connected() const noexcept;
 
     executor_type get_executor() const noexcept;
 

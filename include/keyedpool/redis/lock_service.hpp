@@ -8,6 +8,7 @@
 /// uses the same server and key prefix.
 
 #include <keyedpool/lock_guard.hpp>
+#include <keyedpool/redis/cluster_client.hpp>
 #include <keyedpool/redis/connection.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -28,6 +29,14 @@ namespace keyedpool::redis {
 struct RedisLockServiceOptions {
     /// The server (one connection for commands, one for pub/sub, both reconnected on demand).
     ConnectionConfig connection{};
+    /// A Redis Cluster instead (when `cluster.seeds` is not empty; `connection` is then
+    /// ignored): each lock's scripts run on the primary serving its hash slot (a lock's keys share
+    /// one slot through the `{resource}` hash tag), over a `ClusterClient`; hand-over messages
+    /// use sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, one subscriber connection per primary), so a
+    /// release reaches only that shard. Fencing tokens start above the primary's cluster
+    /// configuration epoch (`cluster_my_epoch`) << 32, so they never go backwards across a
+    /// failover. See docs/deployments.md.
+    ClusterConfig cluster{};
     /// Prepended to every key and channel. Must not be empty and must not contain '{' or '}' (the
     /// resource is wrapped in a hash tag so a lock's keys share one Redis Cluster slot).
     std::string key_prefix = "keyedpool:lock:";
