@@ -6,13 +6,14 @@
 //   lock_worker counter PORT RESOURCE ITERATIONS INTERVALS_FILE
 //       ITERATIONS times: under the lock, GET the counter, SET it + 1, and append the critical
 //       section's [start, end] (CLOCK_MONOTONIC ns, comparable across processes) to the file.
-//   lock_worker fenced LOCK_URL STORE_PORT RESOURCE ITERATIONS
-//       until ITERATIONS writes were accepted: takes the lock through LOCK_URL (e.g. a
-//       redis-sentinel:// URL; transient errors are retried), and under it writes through a
-//       fenced store (the redis-server at STORE_PORT, whose script refuses a token not above the
-//       last one it accepted). A refused write means another holder had a higher token: this
-//       holder must be told lock_lost within two leases, else it is counted as unexplained.
-//       Prints "fenced ACCEPTED REFUSED TOLD_LOST UNEXPLAINED TRANSIENT_ERRORS" at the end.
+//   lock_worker fenced LOCK_URL STORE_PORT RESOURCES ITERATIONS
+//       until ITERATIONS writes were accepted: takes the lock of each of RESOURCES
+//       (comma-separated) in turn through LOCK_URL (a redis-sentinel:// or redis-cluster:// URL;
+//       transient errors are retried), and under it writes through a fenced store (the redis-server
+//       at STORE_PORT, whose script refuses a token not above the last one it accepted). A refused
+//       write means another holder had a higher token: this holder must be told lock_lost within
+//       two leases, else it is counted as unexplained. Prints "fenced ACCEPTED REFUSED TOLD_LOST
+//       UNEXPLAINED TRANSIENT_ERRORS" at the end.
 //   lock_worker hold PORT RESOURCE LEASE_MS AUTO_RENEW
 //       takes the lock, prints "acquired FENCE", waits until the lock is lost, prints "lost", tries
 //       to release, prints "release CODE_NAME", and exits.
@@ -23,6 +24,7 @@
 //       takes PERMITS permits (of LIMIT), prints "acquired", waits until they are lost, prints
 //       "lost", tries to release, prints "release CODE_NAME", and exits.
 #include <keyedpool/logging.hpp>
+#include <keyedpool/redis/cluster_client.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 #include <keyedpool/redis/semaphore_service.hpp>
 #include <keyedpool/redis/url.hpp>
@@ -33,10 +35,12 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <string>
+#include <vector>
 
 namespace asio = boost::asio;
 using namespace keyedpool;
@@ -81,23 +85,35 @@ asio::awaitable<int> counter(int port, std::string resource, int iterations, std
     co_return 0;
 }
 
-// The fenced store's write: accepted (the new count, and the store's time in ms appended to
-// store:times) only with a token above every token accepted before; -1 otherwise.
+// The fenced store's write for one resource (KEYS[1]: its last accepted token): accepted (the
+// new count, and the store's time in ms appended to store:times) only with a token above every
+// token accepted before for that resource; -1 otherwise.
 constexpr const char* fenced_increment = R"lua(
-local last = tonumber(redis.call('GET', 'store:last-token') or '0')
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) <= last then return -1 end
-redis.call('SET', 'store:last-token', ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1])
 local time = redis.call('TIME')
 redis.call('RPUSH', 'store:times', tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000))
 return redis.call('INCR', 'store:counter')
 )lua";
 
-asio::awaitable<int> fenced(std::string lock_url, int store_port, std::string resource,
+asio::awaitable<int> fenced(std::string lock_url, int store_port, std::string resource_list,
                             int iterations) {
     auto ex = co_await asio::this_coro::executor;
     redis::RedisLockServiceOptions options;
-    options.connection = redis::parse_url(lock_url);
-    options.connection.connect_timeout = std::chrono::seconds(1);
+    if (lock_url.rfind("redis-cluster://", 0) == 0) {
+        options.cluster = redis::parse_cluster_url(lock_url);
+        options.cluster.node.connect_timeout = std::chrono::seconds(1);
+    } else {
+        options.connection = redis::parse_url(lock_url);
+        options.connection.connect_timeout = std::chrono::seconds(1);
+    }
+    std::vector<std::string> resources;
+    for (std::size_t at = 0; at <= resource_list.size();) {
+        const auto comma = std::min(resource_list.find(',', at), resource_list.size());
+        resources.push_back(resource_list.substr(at, comma - at));
+        at = comma + 1;
+    }
     options.request_timeout = std::chrono::seconds(1);
     redis::RedisLockService locks(ex, options);
     redis::ConnectionConfig store_config;
@@ -109,7 +125,8 @@ asio::awaitable<int> fenced(std::string lock_url, int store_port, std::string re
     lock_options.auto_renew = true;
     asio::steady_timer timer(ex);
     int accepted = 0, refused = 0, told_lost = 0, unexplained = 0, transient = 0;
-    while (accepted < iterations) {
+    for (std::size_t turn = 0; accepted < iterations; ++turn) {
+        const std::string& resource = resources[turn % resources.size()];
         auto [ec, guard] =
             co_await locks.async_lock(resource, lock_options, asio::as_tuple(asio::use_awaitable));
         if (ec) {
@@ -124,8 +141,8 @@ asio::awaitable<int> fenced(std::string lock_url, int store_port, std::string re
         }
         timer.expires_after(std::chrono::milliseconds(3));  // the protected work
         co_await timer.async_wait(asio::use_awaitable);
-        auto written = co_await store->async_exec(
-            redis::command("EVAL", fenced_increment, 0, guard.fencing_token()));
+        auto written = co_await store->async_exec(redis::command(
+            "EVAL", fenced_increment, 1, "store:last-token:" + resource, guard.fencing_token()));
         if (written.as_integer() >= 0) {
             ++accepted;
         } else {
