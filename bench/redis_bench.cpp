@@ -559,3 +559,74 @@ void BM_Redis_SemaphoreContended(benchmark::State& state) {
 BENCHMARK(BM_Redis_SemaphoreContended)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
+
+// ---- Redis Cluster beside a single node --------------------------------------------------------
+
+/// The same lock work on a single node (KEYEDPOOL_BENCH_REDIS_PORT) and on a cluster of 3
+/// primaries (KEYEDPOOL_BENCH_REDIS_CLUSTER_URL), in alternating rounds of one run: `range(0)`
+/// coroutines each taking and releasing the lock of its own resource (1: uncontended pairs one
+/// after another; 16: sixteen resources at once, pipelined on the connections — spread over the
+/// shards on the cluster).
+void BM_Redis_ClusterVsSingleNode(benchmark::State& state) {
+    if (skip_without_server(state)) {
+        return;
+    }
+    const char* cluster_url = std::getenv("KEYEDPOOL_BENCH_REDIS_CLUSTER_URL");
+    if (cluster_url == nullptr || *cluster_url == '\0') {
+        state.SkipWithError(
+            "KEYEDPOOL_BENCH_REDIS_CLUSTER_URL is not set (scripts/bench.sh sets it)");
+        return;
+    }
+    const int resources = static_cast<int>(state.range(0));
+    const int per_resource = std::max(1, 4000 / resources);
+    auto round = [&](bool on_cluster) {
+        double rate = 0;
+        run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+            auto options = lock_options();
+            if (on_cluster) {
+                options.cluster = keyedpool::redis::parse_cluster_url(cluster_url);
+            }
+            keyedpool::redis::RedisLockService locks(ex, options);
+            for (int r = 0; r < resources; ++r) {  // connections and scripts warm on every shard
+                auto warm =
+                    co_await locks.async_try_lock("bench:cluster:" + std::to_string(r), 10s);
+                co_await warm.async_release();
+            }
+            int finished = 0;
+            const auto start = clock_type::now();
+            asio::steady_timer all_done(ex, clock_type::time_point::max());
+            for (int r = 0; r < resources; ++r) {
+                asio::co_spawn(
+                    ex,
+                    [&, name = "bench:cluster:" + std::to_string(r)]() -> asio::awaitable<void> {
+                        for (int i = 0; i < per_resource; ++i) {
+                            auto guard = co_await locks.async_try_lock(name, 10s);
+                            co_await guard.async_release();
+                        }
+                        if (++finished == resources) {
+                            all_done.cancel();
+                        }
+                    },
+                    asio::detached);
+            }
+            co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+            rate = resources * per_resource / seconds_since(start);
+        });
+        return rate;
+    };
+    double single = 0;
+    double cluster = 0;
+    for (auto _ : state) {
+        single += round(false);
+        cluster += round(true);
+    }
+    state.SetLabel(resources == 1 ? "uncontended" : std::to_string(resources) + "-way pipelined");
+    state.counters["single_node_pairs_per_s"] = single / state.iterations();
+    state.counters["cluster_pairs_per_s"] = cluster / state.iterations();
+    state.counters["cluster_vs_single"] = cluster / single;
+}
+BENCHMARK(BM_Redis_ClusterVsSingleNode)
+    ->Arg(1)
+    ->Arg(16)
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);

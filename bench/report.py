@@ -226,6 +226,15 @@ if redis and redis_benchmark:
         row("Redis semaphore, 16 coroutines, limit 4: requests per acquisition",
             f"{sc['requests_per_permit']:.2f}",
             f"{sc['requests_per_lock']:.2f} for the lock", "—", "(no target)", None)
+    # Redis Cluster (issue 13): the same lock work on a cluster of 3 primaries and on one node,
+    # in alternating rounds of one benchmark.
+    for arg, label in (("1", "uncontended pairs"), ("16", "16 resources at once (pipelined)")):
+        cv = redis.get(f"BM_Redis_ClusterVsSingleNode/{arg}/iterations:3")
+        if cv and "cluster_pairs_per_s" in cv:
+            row(f"Redis Cluster (3 primaries), {label}: lock pairs/s",
+                f"{cv['cluster_pairs_per_s']:.0f}/s",
+                f"{cv['single_node_pairs_per_s']:.0f}/s on one node, same run",
+                f"{cv['cluster_vs_single']:.2f}×", "(no target)", None)
 
 # ---- charts --------------------------------------------------------------------------------------
 images = os.path.join(docs_dir, "images")
@@ -390,6 +399,11 @@ lines += [
     " two on the same machine state. Contended: 16 coroutines of one process take one permit of 4"
     " (then the lock, as the baseline) 25 times each, holding it 1 ms; grants per second over the"
     " whole run, scripts counted by the server.",
+    "- **Redis Cluster** (same file): a cluster of 3 loopback primaries (no replicas) started by"
+    " `scripts/bench.sh`, against the single node, in alternating rounds of the same benchmark:"
+    " 4,000 uncontended try_lock + release pairs on one resource; then 16 resources (spread over"
+    " the shards by their hash slots) taken and released 250 times each at once, the requests"
+    " pipelined on each node's connection.",
     "",
     "## What limits the figures",
     "",

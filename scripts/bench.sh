@@ -42,6 +42,9 @@ start_loopback_redis --unixsocket "$redis_dir/redis.sock" --unixsocketperm 700 \
     --tls-port "$tls_port" --tls-cert-file "$tls_dir/server.crt" \
     --tls-key-file "$tls_dir/server.key" --tls-ca-cert-file "$tls_dir/ca.crt" \
     --tls-auth-clients no
+# A Redis Cluster of 3 loopback primaries, for the cluster-vs-single-node rows.
+start_loopback_cluster
+export KEYEDPOOL_BENCH_REDIS_CLUSTER_URL="$cluster_url"
 export KEYEDPOOL_BENCH_REDIS_UNIX="$redis_dir/redis.sock"
 export KEYEDPOOL_BENCH_REDIS_TLS_PORT="$tls_port" KEYEDPOOL_BENCH_REDIS_TLS_CA="$tls_dir/ca.crt"
 if [ -z "$redis_port" ]; then

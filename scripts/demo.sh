@@ -3,12 +3,13 @@
 # demos: the zombie-connections pool demo, then the two lock examples against a redis-server this
 # script starts on a free loopback port (they fall back to the in-process LocalLockService, saying
 # so, if no server can be started), the Redis pool, and the fleet budget (4 processes sharing a
-# database's 16 connections). Extra arguments go to the pool demo.
+# database's 16 connections), and locks over a Redis Cluster of 3 loopback primaries. Extra
+# arguments go to the pool demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target zombie_connections submit_once relink_list redis_pool fleet_budget
+cmake --build --preset release --target zombie_connections submit_once relink_list redis_pool fleet_budget cluster_locks
 
 echo
 echo "=== 1. KeyedClientPool vs the naive per-key cache ==="
@@ -38,3 +39,11 @@ fi
 echo
 echo "=== 5. A connection budget shared by 4 processes: max_clients vs a fleet semaphore ==="
 ./build/release/examples/fleet_budget "${redis_args[@]}"
+echo
+echo "=== 6. Locks across a Redis Cluster: accounts spread over 3 shards, 4 instances ==="
+start_loopback_cluster
+if [ -n "$cluster_url" ]; then
+    ./build/release/examples/cluster_locks --cluster-url "$cluster_url"
+else
+    echo "no Redis Cluster could be started here; skipped"
+fi
