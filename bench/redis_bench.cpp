@@ -217,6 +217,32 @@ BENCHMARK(BM_Redis_TransportPairs)
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 
+/// `resources` coroutines at once, each taking and releasing the lock of its own resource
+/// (`prefix` + its number) `per_resource` times; pairs per second over the whole.
+asio::awaitable<double> pairs_on_resources(keyedpool::LockService& locks, std::string prefix,
+                                           int resources, int per_resource) {
+    auto ex = co_await asio::this_coro::executor;
+    int finished = 0;
+    const auto start = clock_type::now();
+    asio::steady_timer all_done(ex, clock_type::time_point::max());
+    for (int r = 0; r < resources; ++r) {
+        asio::co_spawn(
+            ex,
+            [&, name = prefix + std::to_string(r)]() -> asio::awaitable<void> {
+                for (int i = 0; i < per_resource; ++i) {
+                    auto guard = co_await locks.async_try_lock(name, 10s);
+                    co_await guard.async_release();
+                }
+                if (++finished == resources) {
+                    all_done.cancel();
+                }
+            },
+            asio::detached);
+    }
+    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return resources* per_resource / seconds_since(start);
+}
+
 void BM_Redis_PipelinedResources(benchmark::State& state) {
     if (skip_without_server(state)) {
         return;
@@ -229,25 +255,7 @@ void BM_Redis_PipelinedResources(benchmark::State& state) {
             auto warm = co_await locks.async_try_lock("bench:warm", 10s);
             co_await warm.async_release();
             const int per_resource = std::max(1, 20'000 / resources);
-            int finished = 0;
-            const auto start = clock_type::now();
-            asio::steady_timer all_done(ex, clock_type::time_point::max());
-            for (int r = 0; r < resources; ++r) {
-                asio::co_spawn(
-                    ex,
-                    [&, name = "bench:pipelined:" + std::to_string(r)]() -> asio::awaitable<void> {
-                        for (int i = 0; i < per_resource; ++i) {
-                            auto guard = co_await locks.async_try_lock(name, 10s);
-                            co_await guard.async_release();
-                        }
-                        if (++finished == resources) {
-                            all_done.cancel();
-                        }
-                    },
-                    asio::detached);
-            }
-            co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-            rate += resources * per_resource / seconds_since(start);
+            rate += co_await pairs_on_resources(locks, "bench:pipelined:", resources, per_resource);
         });
     }
     state.counters["pairs_per_s"] = rate / state.iterations();
@@ -592,25 +600,7 @@ void BM_Redis_ClusterVsSingleNode(benchmark::State& state) {
                     co_await locks.async_try_lock("bench:cluster:" + std::to_string(r), 10s);
                 co_await warm.async_release();
             }
-            int finished = 0;
-            const auto start = clock_type::now();
-            asio::steady_timer all_done(ex, clock_type::time_point::max());
-            for (int r = 0; r < resources; ++r) {
-                asio::co_spawn(
-                    ex,
-                    [&, name = "bench:cluster:" + std::to_string(r)]() -> asio::awaitable<void> {
-                        for (int i = 0; i < per_resource; ++i) {
-                            auto guard = co_await locks.async_try_lock(name, 10s);
-                            co_await guard.async_release();
-                        }
-                        if (++finished == resources) {
-                            all_done.cancel();
-                        }
-                    },
-                    asio::detached);
-            }
-            co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-            rate = resources * per_resource / seconds_since(start);
+            rate = co_await pairs_on_resources(locks, "bench:cluster:", resources, per_resource);
         });
         return rate;
     };

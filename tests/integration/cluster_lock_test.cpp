@@ -6,7 +6,7 @@
 // fenced store on resources spread over every shard while one shard fails over by CLUSTER
 // FAILOVER and another loses its primary to SIGKILL. (The lock and semaphore contract suites also
 // run whole on a cluster: lock_contract_test, semaphore_redis_contract_test.)
-#include "lock_worker_process.hpp"
+#include "fenced_workers.hpp"
 #include "quiet_logger.hpp"
 #include "redis_cluster.hpp"
 #include "run_coroutine.hpp"
@@ -187,7 +187,7 @@ TEST_F(ClusterLockTest, FencingTokensRiseAcrossACLusterFailover) {
 // all three shards, while one shard fails over by CLUSTER FAILOVER and another loses its primary
 // to SIGKILL. The count is exact, and every refused write came from a holder told lock_lost.
 TEST_F(ClusterLockTest, ThreeProcessesKeepExactFencedCountsOverEveryShardThroughTwoFailovers) {
-    RedisServer store;
+    FencedStore store;
     std::vector<std::string> resources;
     std::set<std::uint16_t> primaries;
     std::string list;
@@ -203,27 +203,12 @@ TEST_F(ClusterLockTest, ThreeProcessesKeepExactFencedCountsOverEveryShardThrough
     }
     url.pop_back();
     constexpr int iterations = 200;
-    std::vector<std::unique_ptr<Worker>> workers;
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(std::make_unique<Worker>(std::vector<std::string>{
-            "fenced", url, std::to_string(store.port()), list, std::to_string(iterations)}));
-    }
-    auto count = [&] {
-        const auto value = blocking_command(store.port(), {"GET", "store:counter"});
-        return value.is_nil() ? 0LL : std::stoll(value.text());
-    };
-    auto wait_for_count = [&](long long at_least, std::chrono::seconds limit) {
-        const auto deadline = clock::now() + limit;
-        while (count() < at_least && clock::now() < deadline) {
-            std::this_thread::sleep_for(5ms);  // observing the workers, not timing them
-        }
-        return count();
-    };
-    ASSERT_GE(wait_for_count(50, 30s), 50) << "the workers made no progress";
+    auto workers = start_fenced_workers(3, url, store, list, iterations);
+    ASSERT_GE(store.wait_for_count(50, 30s), 50) << "the workers made no progress";
     const auto first = shard_of(*cluster_, redis::hash_slot(resources[0]));
     blocking_command(first.replica, {"CLUSTER", "FAILOVER"});
-    const long long at_forced = count();
-    ASSERT_GE(wait_for_count(at_forced + 50, 30s), at_forced + 50);
+    const long long at_forced = store.count();
+    ASSERT_GE(store.wait_for_count(at_forced + 50, 30s), at_forced + 50);
     // Another shard's primary dies.
     Shard second;
     for (const auto& resource : resources) {
@@ -232,46 +217,26 @@ TEST_F(ClusterLockTest, ThreeProcessesKeepExactFencedCountsOverEveryShardThrough
             break;
         }
     }
-    const long long at_kill = count();
+    const long long at_kill = store.count();
     EXPECT_LT(at_kill, 3 * iterations - 200) << "the primary died when the work was nearly done";
     for (const auto& node : cluster_->nodes()) {
         if (node->port() == second.primary) {
             node->kill();
         }
     }
-    int accepted = 0, refused = 0, told_lost = 0, unexplained = 0, transient = 0;
-    for (auto& worker : workers) {
-        const std::string line = worker->read_line(90s);
-        int a = 0, r = 0, t = 0, u = 0, e = 0;
-        ASSERT_EQ(std::sscanf(line.c_str(), "fenced %d %d %d %d %d", &a, &r, &t, &u, &e), 5)
-            << "a worker did not finish: '" << line << "'";
-        EXPECT_EQ(worker->wait(), 0);
-        accepted += a;
-        refused += r;
-        told_lost += t;
-        unexplained += u;
-        transient += e;
-    }
-    EXPECT_EQ(accepted, 3 * iterations);
-    EXPECT_EQ(count(), 3 * iterations) << "the store's count is not exact";
-    EXPECT_EQ(unexplained, 0) << "a holder's write was refused without it being told lock_lost";
-    EXPECT_EQ(refused, told_lost);
-    const auto times = blocking_command(store.port(), {"LRANGE", "store:times", "0", "-1"});
-    auto longest_gap = [&](long long from, long long to) {
-        long long gap = 0;
-        for (long long i = std::max(1LL, from);
-             i < to && i < static_cast<long long>(times.elements().size()); ++i) {
-            gap = std::max(gap, std::stoll(times.elements()[i].text()) -
-                                    std::stoll(times.elements()[i - 1].text()));
-        }
-        return gap;
-    };
+    const FencedTotals totals = collect_fenced(workers, 90s);
+    ASSERT_TRUE(totals.all_finished);
+    EXPECT_EQ(totals.accepted, 3 * iterations);
+    EXPECT_EQ(store.count(), 3 * iterations) << "the store's count is not exact";
+    EXPECT_EQ(totals.unexplained, 0)
+        << "a holder's write was refused without it being told lock_lost";
+    EXPECT_EQ(totals.refused, totals.told_lost);
     std::printf(
         "[ figures  ] 3 x %d fenced writes over 3 shards: longest pause %lld ms around CLUSTER "
         "FAILOVER, %lld ms after SIGKILL of a primary; %d refused (all told lock_lost), %d "
         "transient errors retried\n",
-        iterations, longest_gap(at_forced - 20, at_kill), longest_gap(at_kill, 3 * iterations),
-        refused, transient);
+        iterations, store.longest_gap(at_forced - 20, at_kill),
+        store.longest_gap(at_kill, 3 * iterations), totals.refused, totals.transient);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // Redis Sentinel: finding the primary, following a failover (SENTINEL FAILOVER, and the primary
 // killed), on a primary + replica + 3 sentinels started on loopback for each test.
 #include "awaiting.hpp"
-#include "lock_worker_process.hpp"
+#include "fenced_workers.hpp"
 #include "quiet_logger.hpp"
 #include "run_coroutine.hpp"
 #include "sentinel_group.hpp"
@@ -322,7 +322,7 @@ TEST(ReplicatedLockTest, ALockNoReplicaAcknowledgedIsNotReplicatedAndGivenBack) 
 // that went backwards, a holder that still has its lock would be refused: "unexplained"); the
 // store's count is exact. The time until writes resume after each failover is reported.
 TEST_F(SentinelTest, ThreeProcessesKeepExactFencedCountsThroughTwoFailovers) {
-    RedisServer store;  // the protected resource, outside the failing-over group
+    FencedStore store;  // the protected resource, outside the failing-over group
     std::string url = "redis-sentinel://";
     for (const auto& sentinel : group_.sentinels()) {
         url += sentinel.host + ":" + std::to_string(sentinel.port) + ",";
@@ -330,67 +330,32 @@ TEST_F(SentinelTest, ThreeProcessesKeepExactFencedCountsThroughTwoFailovers) {
     url.back() = '/';
     url += group_.master_name();
     constexpr int iterations = 200;
-    std::vector<std::unique_ptr<Worker>> workers;
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(std::make_unique<Worker>(std::vector<std::string>{
-            "fenced", url, std::to_string(store.port()), "shared", std::to_string(iterations)}));
-    }
-    auto count = [&] {
-        const auto value = blocking_command(store.port(), {"GET", "store:counter"});
-        return value.is_nil() ? 0LL : std::stoll(value.text());
-    };
-    auto wait_for_count = [&](long long at_least, std::chrono::seconds limit) {
-        const auto deadline = clock::now() + limit;
-        while (count() < at_least && clock::now() < deadline) {
-            std::this_thread::sleep_for(5ms);  // observing the workers, not timing them
-        }
-        return count();
-    };
-    ASSERT_GE(wait_for_count(100, 30s), 100) << "the workers made no progress";
+    auto workers = start_fenced_workers(3, url, store, "shared", iterations);
+    ASSERT_GE(store.wait_for_count(100, 30s), 100) << "the workers made no progress";
     const std::uint16_t second = group_.failover();
-    const long long at_forced = count();
-    ASSERT_GE(wait_for_count(at_forced + 100, 30s), at_forced + 100);
-    const long long at_kill = count();
+    const long long at_forced = store.count();
+    ASSERT_GE(store.wait_for_count(at_forced + 100, 30s), at_forced + 100);
+    const long long at_kill = store.count();
     group_.node(second == group_.node(0).port() ? 0 : 1).kill();
     group_.wait_for_agreed_primary();
-    int accepted = 0, refused = 0, told_lost = 0, unexplained = 0, transient = 0;
-    for (auto& worker : workers) {
-        const std::string line = worker->read_line(60s);
-        int a = 0, r = 0, t = 0, u = 0, e = 0;
-        ASSERT_EQ(std::sscanf(line.c_str(), "fenced %d %d %d %d %d", &a, &r, &t, &u, &e), 5)
-            << "a worker did not finish: '" << line << "'";
-        EXPECT_EQ(worker->wait(), 0);
-        accepted += a;
-        refused += r;
-        told_lost += t;
-        unexplained += u;
-        transient += e;
-    }
-    EXPECT_EQ(accepted, 3 * iterations);
-    EXPECT_EQ(count(), 3 * iterations) << "the store's count is not exact";
-    EXPECT_EQ(unexplained, 0) << "a holder's write was refused without it being told lock_lost";
-    EXPECT_EQ(refused, told_lost);
+    const FencedTotals totals = collect_fenced(workers, 60s);
+    ASSERT_TRUE(totals.all_finished);
+    EXPECT_EQ(totals.accepted, 3 * iterations);
+    EXPECT_EQ(store.count(), 3 * iterations) << "the store's count is not exact";
+    EXPECT_EQ(totals.unexplained, 0)
+        << "a holder's write was refused without it being told lock_lost";
+    EXPECT_EQ(totals.refused, totals.told_lost);
     // How long writes stopped: the longest gap between accepted writes around each failover
     // (the store's clock).
-    const auto times = blocking_command(store.port(), {"LRANGE", "store:times", "0", "-1"});
-    auto longest_gap = [&](long long from, long long to) {
-        long long gap = 0;
-        for (long long i = std::max(1LL, from);
-             i < to && i < static_cast<long long>(times.elements().size()); ++i) {
-            gap = std::max(gap, std::stoll(times.elements()[i].text()) -
-                                    std::stoll(times.elements()[i - 1].text()));
-        }
-        return gap;
-    };
-    const long long forced_gap = longest_gap(at_forced - 100, at_kill);
-    const long long kill_gap = longest_gap(at_kill - 10, 3 * iterations);
+    const long long forced_gap = store.longest_gap(at_forced - 100, at_kill);
+    const long long kill_gap = store.longest_gap(at_kill - 10, 3 * iterations);
     RecordProperty("writes_stopped_ms_forced_failover", static_cast<int>(forced_gap));
     RecordProperty("writes_stopped_ms_killed_primary", static_cast<int>(kill_gap));
     std::printf(
         "3 x %d fenced writes through 2 failovers: writes stopped for %lld ms around "
         "SENTINEL FAILOVER and %lld ms after SIGKILL of the primary; %d refused (all told "
         "lock_lost), %d transient errors retried\n",
-        iterations, forced_gap, kill_gap, refused, transient);
+        iterations, forced_gap, kill_gap, totals.refused, totals.transient);
 }
 
 }  // namespace
