@@ -409,8 +409,11 @@ asio::awaitable<error_code> LeaseClient::wait_for_turn(Acquisition& acquisition,
     if (!acquisition.registered) {
         register_waiter(acquisition.channel, acquisition.waiter);
         acquisition.registered = true;
-        co_await subscribe(acquisition.channel, acquisition.waiter, attempt_sent, deadline);
     }
+    // Every time, not only on registering: the subscription may have died since (its connection
+    // failed, a failover; on a cluster the server dropped it when the slot moved). A live one
+    // costs a cached-connection lookup.
+    co_await subscribe(acquisition.channel, acquisition.waiter, attempt_sent, deadline);
     if (waiter.notified) {
         waiter.notified = false;
         co_return error_code{};
@@ -500,7 +503,10 @@ void LeaseClient::subscribed(const std::string& channel, const Connection* on, b
     it->second.confirmed = ok;
     it->second.confirmed_at = clock::now();
     if (!ok) {
-        it->second.subscribed_on = nullptr;  // the next waiter subscribes again
+        // Each waiter subscribes again at its next turn; waking them now would make a refused
+        // subscription a loop of attempts (they keep their re-check).
+        it->second.subscribed_on = nullptr;
+        return;
     }
     for (auto& waiter : it->second.waiters) {
         wake(waiter);

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -323,6 +324,134 @@ TEST_F(ClusterClientTest, ARedirectLoopEndsWithTooManyRedirects) {
                                                            asio::as_tuple(asio::use_awaitable));
         EXPECT_FALSE(again_ec) << "the slot is stable again";
     });
+}
+
+// ---- bad clusters: unreachable seeds, hostile nodes --------------------------------------------
+
+/// A fake cluster node: for each (marker, reply), waits until the commands received so far
+/// contain `marker` (past the previous one), then sends `reply`; then reads until the client
+/// leaves. (A coroutine function, not a coroutine lambda: its state must not live in a lambda
+/// object that may be a temporary.)
+asio::awaitable<void> answer(asio::ip::tcp::socket socket,
+                             std::vector<std::pair<std::string, std::string>> exchanges) {
+    std::string received;
+    std::size_t seen = 0;
+    for (const auto& [marker, reply] : exchanges) {
+        while (received.find(marker, seen) == std::string::npos) {
+            char chunk[512];
+            auto [ec, n] = co_await socket.async_read_some(asio::buffer(chunk),
+                                                           asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+                co_return;
+            }
+            received.append(chunk, n);
+        }
+        seen = received.find(marker, seen) + marker.size();
+        co_await asio::async_write(socket, asio::buffer(reply),
+                                   asio::as_tuple(asio::use_awaitable));
+    }
+    std::string sink;
+    co_await asio::async_read(socket, asio::dynamic_buffer(sink),
+                              asio::as_tuple(asio::use_awaitable));
+}
+
+FakeServer::Script node_answering(std::vector<std::pair<std::string, std::string>> exchanges) {
+    return
+        [exchanges](asio::ip::tcp::socket socket) { return answer(std::move(socket), exchanges); };
+}
+
+/// A CLUSTER SLOTS reply giving every slot to 127.0.0.1:`port`.
+std::string all_slots_on(std::uint16_t port) {
+    return "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(port) + "\r\n";
+}
+
+TEST(ClusterClientBadInput, NoSeedThatAnswersIsConnectFailed) {
+    QuietLogger quiet;
+    asio::io_context io;
+    redis::ClusterConfig config;
+    config.seeds = {{"127.0.0.1", free_loopback_port()}, {"127.0.0.1", free_loopback_port()}};
+    config.node.connect_timeout = 500ms;
+    std::optional<error_code> result;
+    redis::ClusterClient::async_connect(
+        io.get_executor(), config, [&](error_code ec, std::shared_ptr<redis::ClusterClient> c) {
+            result = ec;
+            EXPECT_FALSE(c);
+        });
+    io.run_for(10s);
+    ASSERT_TRUE(result) << "connect never completed";
+    EXPECT_EQ(*result, ResultCode::connect_failed) << result->message();
+}
+
+// Each node tells something that is not a usable map; the client says what, by code, and never
+// routes on it.
+TEST(ClusterClientBadInput, AHostileOrUselessSlotMapIsATypedError) {
+    QuietLogger quiet;
+    const std::vector<std::pair<std::string, ResultCode>> cases{
+        {"*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$1\r\nh\r\n:0\r\n", ResultCode::protocol_error},
+        {"*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$1\r\nh\r\n:7000\r\n", ResultCode::protocol_error},
+        {"+OK\r\n", ResultCode::protocol_error},
+        {"*0\r\n", ResultCode::server_busy},  // a node that knows no primary
+        {"-ERR This instance has cluster support disabled\r\n", ResultCode::server_error},
+    };
+    for (const auto& [reply, expected] : cases) {
+        asio::io_context io;
+        FakeServer node(io, node_answering({{"SLOTS", reply}}));
+        redis::ClusterConfig config;
+        config.seeds = {{"127.0.0.1", node.port()}};
+        std::optional<error_code> result;
+        redis::ClusterClient::async_connect(
+            io.get_executor(), config, [&](error_code ec, std::shared_ptr<redis::ClusterClient>) {
+                result = ec;
+                node.stop();
+            });
+        io.run_for(10s);
+        ASSERT_TRUE(result) << "connect never completed";
+        EXPECT_EQ(*result, expected) << result->message() << " for " << reply;
+    }
+}
+
+// A node whose redirect is not one (a slot past 16383) fails the command with protocol_error; one
+// that redirects to itself for ever is stopped at max_redirects.
+TEST(ClusterClientBadInput, AMalformedOrEndlessRedirectEndsTheCommand) {
+    QuietLogger quiet;
+    for (const bool endless : {false, true}) {
+        asio::io_context io;
+        std::uint16_t port = 0;
+        std::vector<std::pair<std::string, std::string>> exchanges;
+        FakeServer node(
+            io, [&](asio::ip::tcp::socket socket) { return answer(std::move(socket), exchanges); });
+        port = node.port();
+        exchanges.push_back({"SLOTS", all_slots_on(port)});
+        const std::string redirect =
+            endless ? "-MOVED 866 127.0.0.1:" + std::to_string(port) + "\r\n"
+                    : "-MOVED 99999 127.0.0.1:" + std::to_string(port) + "\r\n";
+        for (int i = 0; i < 8; ++i) {
+            exchanges.push_back({"GET", redirect});
+            exchanges.push_back({"SLOTS", all_slots_on(port)});  // the reload after a MOVED
+        }
+        redis::ClusterConfig config;
+        config.seeds = {{"127.0.0.1", port}};
+        config.max_redirects = 3;
+        std::optional<error_code> result;
+        redis::ClusterClient::async_connect(
+            io.get_executor(), config,
+            [&](error_code ec, std::shared_ptr<redis::ClusterClient> client) {
+                if (ec) {
+                    result = ec;
+                    return;
+                }
+                client->async_exec(redis::command("GET", "k"),
+                                   [&, client](error_code exec_ec, redis::Reply) {
+                                       result = exec_ec;
+                                       client->close();
+                                       node.stop();
+                                   });
+            });
+        io.run_for(10s);
+        ASSERT_TRUE(result) << "the command never completed";
+        EXPECT_EQ(*result, endless ? ResultCode::too_many_redirects : ResultCode::protocol_error)
+            << result->message();
+    }
 }
 
 // ---- failovers: a cluster of their own ---------------------------------------------------------
