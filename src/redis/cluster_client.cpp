@@ -112,10 +112,10 @@ struct ClusterClient::Impl : std::enable_shared_from_this<Impl> {
     static Pool::factory_type node_factory(executor_type executor, ConnectionConfig node) {
         return [executor,
                 node](const Endpoint& endpoint) -> asio::awaitable<std::shared_ptr<Connection>> {
-            ConnectionConfig config = node;
-            config.host = endpoint.host;
-            config.port = endpoint.port;
-            co_return co_await Connection::async_connect(executor, std::move(config));
+            ConnectionConfig node_config = node;
+            node_config.host = endpoint.host;
+            node_config.port = endpoint.port;
+            co_return co_await Connection::async_connect(executor, std::move(node_config));
         };
     }
 
