@@ -8,11 +8,13 @@
 #include "redis_cluster.hpp"
 #include "run_coroutine.hpp"
 #include "sentinel_group.hpp"  // blocking_command
+#include "tls_files.hpp"
 
 #include <keyedpool/redis/cluster_client.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -452,6 +454,62 @@ TEST(ClusterClientBadInput, AMalformedOrEndlessRedirectEndsTheCommand) {
         EXPECT_EQ(*result, endless ? ResultCode::too_many_redirects : ResultCode::protocol_error)
             << result->message();
     }
+}
+
+// ---- TLS and AUTH, as for a single server ------------------------------------------------------
+
+// A cluster whose nodes require a password and speak TLS (clients, bus, replication): the client
+// connects to the TLS ports the map names, verifies each node's certificate, authenticates, routes,
+// and follows a MOVED over TLS. A wrong password is auth_failed, an untrusted CA tls_failed.
+TEST(ClusterClientSecured, TlsAndAuthAsForASingleServer) {
+    QuietLogger quiet;
+    TlsFiles tls;
+    RedisCluster cluster(3, 0, {.password = "s3cret", .tls = &tls});
+    asio::io_context io;
+    run_coroutine(io, [&]() -> asio::awaitable<void> {
+        auto client =
+            co_await redis::ClusterClient::async_connect(io.get_executor(), cluster.config());
+        std::vector<std::vector<std::string>> sets;
+        for (int i = 0; i < 300; ++i) {
+            sets.push_back(redis::command("SET", "secured:" + std::to_string(i), i));
+        }
+        const auto results = co_await exec_all(*client, sets);
+        int failed = 0;
+        for (const auto& [ec, reply] : results) {
+            failed += ec ? 1 : 0;
+        }
+        EXPECT_EQ(failed, 0);
+        EXPECT_EQ(client->stats().connections.builds, 3u);
+        const auto seeds = cluster.config().seeds;
+        const auto primary = client->primary_for(redis::hash_slot("secured:1"));
+        EXPECT_TRUE(std::find(seeds.begin(), seeds.end(), *primary) != seeds.end())
+            << "the map names a port that is not a node's TLS port: " << primary->port;
+
+        // A slot moved behind the client's back: MOVED, over TLS, to the TLS port.
+        const std::uint16_t slot = redis::hash_slot("secured:1");
+        std::uint16_t from = 0, to = 0;
+        for (std::size_t i = 0; i < seeds.size(); ++i) {
+            (seeds[i] == *primary ? from : to) = cluster.nodes()[i]->port();
+        }
+        cluster.move_slot(slot, from, to);
+        auto [ec, value] = co_await client->async_exec(redis::command("GET", "secured:1"),
+                                                       asio::as_tuple(asio::use_awaitable));
+        EXPECT_FALSE(ec) << ec.message() << " " << value.text();
+        EXPECT_EQ(value.text(), "1");
+        EXPECT_EQ(client->stats().moved, 1u);
+        client->close();
+
+        auto wrong = cluster.config();
+        wrong.node.password = "guess";
+        auto [auth_ec, none] = co_await redis::ClusterClient::async_connect(
+            io.get_executor(), wrong, asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(auth_ec, ResultCode::auth_failed) << auth_ec.message();
+        auto untrusted = cluster.config();
+        untrusted.node.tls.ca_file = tls.other_ca();
+        auto [tls_ec, none2] = co_await redis::ClusterClient::async_connect(
+            io.get_executor(), untrusted, asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(tls_ec, ResultCode::tls_failed) << tls_ec.message();
+    });
 }
 
 // ---- failovers: a cluster of their own ---------------------------------------------------------

@@ -65,10 +65,6 @@ long long my_epoch(std::uint16_t port) {
     return std::stoll(info.substr(at + 17));
 }
 
-bool is_primary(std::uint16_t port) {
-    return blocking_command(port, {"ROLE"}).elements().front().text() == "master";
-}
-
 class ClusterLockTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() { cluster_ = new RedisCluster(3, 1); }
@@ -149,31 +145,6 @@ long long shard_subscribers(std::uint16_t port, const std::string& channel) {
     return reply.elements().size() == 2 ? reply.elements()[1].as_integer() : -1;
 }
 
-/// Moves `slot` (and its keys) from the primary at `from` to the primary at `to`, as
-/// `redis-cli --cluster reshard` does: IMPORTING/MIGRATING, MIGRATE each key, then SETSLOT NODE on
-/// the target, the source and every other primary.
-void move_slot(const RedisCluster& cluster, std::uint16_t slot, std::uint16_t from,
-               std::uint16_t to) {
-    const std::string s = std::to_string(slot);
-    const auto from_id = blocking_command(from, {"CLUSTER", "MYID"}).text();
-    const auto to_id = blocking_command(to, {"CLUSTER", "MYID"}).text();
-    blocking_command(to, {"CLUSTER", "SETSLOT", s, "IMPORTING", from_id});
-    blocking_command(from, {"CLUSTER", "SETSLOT", s, "MIGRATING", to_id});
-    const auto keys = blocking_command(from, {"CLUSTER", "GETKEYSINSLOT", s, "1000"});
-    for (const auto& key : keys.elements()) {
-        blocking_command(from,
-                         {"MIGRATE", "127.0.0.1", std::to_string(to), key.text(), "0", "5000"});
-    }
-    blocking_command(to, {"CLUSTER", "SETSLOT", s, "NODE", to_id});
-    blocking_command(from, {"CLUSTER", "SETSLOT", s, "NODE", to_id});
-    for (const auto& node : cluster.nodes()) {
-        if (node->running() && node->port() != from && node->port() != to &&
-            is_primary(node->port())) {
-            blocking_command(node->port(), {"CLUSTER", "SETSLOT", s, "NODE", to_id});
-        }
-    }
-}
-
 // A waiter subscribed on its resource's shard when the slot moves to another shard: the server
 // drops the sharded subscription, the waiter tries again (following MOVED with the lock's keys)
 // and subscribes on the new shard, where the holder's release (also following MOVED) hands the
@@ -185,7 +156,7 @@ TEST_F(ClusterLockTest, AWaitersSubscriptionFollowsItsSlotToAnotherShard) {
     const auto from = shard_of(*cluster_, slot).primary;
     std::uint16_t to = 0;
     for (const auto& node : cluster_->nodes()) {
-        if (node->running() && node->port() != from && is_primary(node->port())) {
+        if (node->running() && node->port() != from && cluster_->is_primary(node->port())) {
             to = node->port();
             break;
         }
@@ -214,7 +185,7 @@ TEST_F(ClusterLockTest, AWaitersSubscriptionFollowsItsSlotToAnotherShard) {
         };
         EXPECT_TRUE(co_await until([&] { return shard_subscribers(from, channel) == 1; }));
         const auto moved_at = clock::now();
-        move_slot(*cluster_, slot, from, to);
+        cluster_->move_slot(slot, from, to);
         EXPECT_TRUE(co_await until([&] { return shard_subscribers(to, channel) == 1; }))
             << "the waiter did not subscribe where the slot went";
         EXPECT_EQ(shard_subscribers(from, channel), 0) << "the old shard kept the subscription";
@@ -242,11 +213,11 @@ TEST_F(ClusterLockTest, FencingTokensRiseAcrossACLusterFailover) {
             EXPECT_EQ(static_cast<long long>(before >> 32), my_epoch(shard.primary));
             co_await first.async_release();
             blocking_command(shard.replica, {"CLUSTER", "FAILOVER"});
-            for (int i = 0; i < 500 && !is_primary(shard.replica); ++i) {
+            for (int i = 0; i < 500 && !cluster_->is_primary(shard.replica); ++i) {
                 asio::steady_timer pause(io_, 10ms);
                 co_await pause.async_wait(asio::use_awaitable);
             }
-            EXPECT_TRUE(is_primary(shard.replica));
+            EXPECT_TRUE(cluster_->is_primary(shard.replica));
             std::uint64_t after = 0;
             for (int i = 0; i < 200 && after == 0; ++i) {
                 auto [ec, guard] = co_await locks.async_try_lock(

@@ -21,9 +21,15 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 redis::Reply blocking_command(std::uint16_t port, std::vector<std::string> command) {
+    return blocking_command(port, std::move(command), std::string());
+}
+
+redis::Reply blocking_command(std::uint16_t port, std::vector<std::string> command,
+                              const std::string& password) {
     asio::io_context io;
     redis::ConnectionConfig config;
     config.port = port;
+    config.password = password;
     config.connect_timeout = 2s;
     redis::Reply result;
     std::exception_ptr failure;

@@ -18,6 +18,9 @@ namespace keyedpool::test {
 /// One command on a fresh connection to 127.0.0.1:`port`, run to completion on a private
 /// io_context (for fixtures and checks outside the test's own event loop). Throws on error.
 redis::Reply blocking_command(std::uint16_t port, std::vector<std::string> command);
+/// The same on a server that requires `password` (AUTH first).
+redis::Reply blocking_command(std::uint16_t port, std::vector<std::string> command,
+                              const std::string& password);
 
 /// `redis-server <conf> --sentinel` on a free port, killed with the test process.
 class SentinelServer {
