@@ -201,7 +201,7 @@ TEST_F(ClusterLockTest, AWaitersSubscriptionFollowsItsSlotToAnotherShard) {
 
 // Fencing tokens on a cluster start above the primary's cluster_my_epoch << 32, and the replica
 // promoted by CLUSTER FAILOVER (a higher epoch) hands out tokens above every token before it.
-TEST_F(ClusterLockTest, FencingTokensRiseAcrossACLusterFailover) {
+TEST_F(ClusterLockTest, FencingTokensRiseAcrossAClusterFailover) {
     const std::string resource = "fenced-across";
     const auto shard = shard_of(*cluster_, redis::hash_slot(resource));
     run_coroutine(
