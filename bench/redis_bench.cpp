@@ -587,6 +587,8 @@ void BM_Redis_ClusterVsSingleNode(benchmark::State& state) {
     }
     const int resources = static_cast<int>(state.range(0));
     const int per_resource = std::max(1, 4000 / resources);
+    double single_cpu = 0;
+    double cluster_cpu = 0;
     auto round = [&](bool on_cluster) {
         double rate = 0;
         run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
@@ -600,7 +602,10 @@ void BM_Redis_ClusterVsSingleNode(benchmark::State& state) {
                     co_await locks.async_try_lock("bench:cluster:" + std::to_string(r), 10s);
                 co_await warm.async_release();
             }
+            const double cpu_before = cpu_seconds();
             rate = co_await pairs_on_resources(locks, "bench:cluster:", resources, per_resource);
+            (on_cluster ? cluster_cpu : single_cpu) +=
+                (cpu_seconds() - cpu_before) / (resources * per_resource);
         });
         return rate;
     };
@@ -614,6 +619,9 @@ void BM_Redis_ClusterVsSingleNode(benchmark::State& state) {
     state.counters["single_node_pairs_per_s"] = single / state.iterations();
     state.counters["cluster_pairs_per_s"] = cluster / state.iterations();
     state.counters["cluster_vs_single"] = cluster / single;
+    // The client's own CPU per pair (the servers are other processes).
+    state.counters["single_node_cpu_us_per_pair"] = 1e6 * single_cpu / state.iterations();
+    state.counters["cluster_cpu_us_per_pair"] = 1e6 * cluster_cpu / state.iterations();
 }
 BENCHMARK(BM_Redis_ClusterVsSingleNode)
     ->Arg(1)
