@@ -251,7 +251,7 @@ asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
         return cluster ? exec(*cluster, std::move(cmd), deadline)
                        : exec(*single, std::move(cmd), deadline);
     };
-    const std::string body = cluster ? script.sharded_body : std::string(script.body);
+    const std::string& body = cluster ? script.sharded_body : script.plain_body;
     std::string sha;
     {
         std::lock_guard lock(scripts_mutex_);

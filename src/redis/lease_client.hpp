@@ -93,6 +93,7 @@ struct Contention {
 struct Script {
     Script(const char* b, bool fences, bool waits_for_replicas)
         : body(b),
+          plain_body(b),
           sharded_body(sharded(b)),
           hands_out_fences(fences),
           replicated(waits_for_replicas) {}
@@ -101,10 +102,11 @@ struct Script {
     static std::string sharded(const char* body);
 
     const char* body;
-    std::string sharded_body;
-    bool hands_out_fences;  // its last argument is the primary's config epoch (see run)
-    bool replicated;        // waits for min_replicas_acked replicas (see run)
-    std::string sha;        // guarded by LeaseClient's scripts mutex; empty until loaded
+    std::string plain_body;    // `body`, for one server or Sentinel
+    std::string sharded_body;  // for a cluster
+    bool hands_out_fences;     // its last argument is the primary's config epoch (see run)
+    bool replicated;           // waits for min_replicas_acked replicas (see run)
+    std::string sha;           // guarded by LeaseClient's scripts mutex; empty until loaded
 };
 
 /// The Redis side of leases. Held by `shared_ptr` (its connections' callbacks keep a weak one).

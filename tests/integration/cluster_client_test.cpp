@@ -102,40 +102,57 @@ class ClusterClientTest : public ::testing::Test {
 };
 RedisCluster* ClusterClientTest::cluster_ = nullptr;
 
-// 1,000 SETs through the client land on the primary serving each key (read back there directly),
-// without a single redirect, over one connection per primary.
+// 10,000 SETs through the client (pipelined) land on the primary serving each key: no node
+// redirects a single one, each primary's key count grows by exactly the keys the map gives it, and
+// every tenth key reads back from its primary directly. Over one connection per primary.
 TEST_F(ClusterClientTest, RoutesEachCommandToItsSlotsPrimary) {
     run_coroutine(io_, [&]() -> asio::awaitable<void> {
         auto client = co_await connect();
         EXPECT_EQ(client->stats().primaries, 3u);
-        std::vector<std::vector<std::string>> sets;
-        for (int i = 0; i < 1000; ++i) {
-            sets.push_back(redis::command("SET", "routed:" + std::to_string(i), i));
-        }
-        const auto results1 = co_await exec_all(*client, sets);
-        for (const auto& [ec, reply] : results1) {
-            EXPECT_FALSE(ec) << ec.message() << " " << reply.text();
-        }
         std::map<std::uint16_t, std::shared_ptr<redis::Connection>> direct;
-        int found = 0;
-        for (int i = 0; i < 1000; ++i) {
+        std::map<std::uint16_t, long long> size_before;
+        for (const auto& node : cluster_->nodes()) {
+            if (cluster_->is_primary(node->port())) {
+                direct[node->port()] =
+                    co_await redis::Connection::async_connect(io_.get_executor(), node->config());
+                size_before[node->port()] =
+                    (co_await direct[node->port()]->async_exec(redis::command("DBSIZE")))
+                        .as_integer();
+            }
+        }
+        constexpr int keys = 10'000;
+        std::vector<std::vector<std::string>> sets;
+        std::map<std::uint16_t, long long> routed_to;
+        for (int i = 0; i < keys; ++i) {
             const std::string key = "routed:" + std::to_string(i);
-            const auto primary = client->primary_for(redis::hash_slot(key));
-            if (!primary) {
-                ADD_FAILURE() << "no primary for " << key;
-                continue;
-            }
-            auto& c = direct[primary->port];
-            if (!c) {
-                c = co_await redis::Connection::async_connect(
-                    io_.get_executor(), node_on(*cluster_, primary->port).config());
-            }
-            auto value = co_await c->async_exec(redis::command("GET", key));
+            sets.push_back(redis::command("SET", key, i));
+            ++routed_to[client->primary_for(redis::hash_slot(key))->port];
+        }
+        const auto results = co_await exec_all(*client, sets);
+        int failed = 0;
+        for (const auto& [ec, reply] : results) {
+            failed += ec ? 1 : 0;
+        }
+        EXPECT_EQ(failed, 0);
+        long long total = 0;
+        for (auto& [port, c] : direct) {
+            const auto grew =
+                (co_await c->async_exec(redis::command("DBSIZE"))).as_integer() - size_before[port];
+            EXPECT_EQ(grew, routed_to[port]) << "port " << port;
+            total += grew;
+        }
+        EXPECT_EQ(total, keys);
+        int found = 0;
+        for (int i = 0; i < keys; i += 10) {
+            const std::string key = "routed:" + std::to_string(i);
+            auto value =
+                co_await direct[client->primary_for(redis::hash_slot(key))->port]->async_exec(
+                    redis::command("GET", key));
             found += value.text() == std::to_string(i);
         }
-        EXPECT_EQ(found, 1000);
+        EXPECT_EQ(found, keys / 10);
         const auto stats = client->stats();
-        EXPECT_EQ(stats.moved, 0u);
+        EXPECT_EQ(stats.moved, 0u) << "a node redirected a command: routed to the wrong one";
         EXPECT_EQ(stats.asked, 0u);
         EXPECT_EQ(stats.connections.builds, 3u) << "one connection per primary";
         auto [ping_ec, pong] = co_await client->async_exec(redis::command("PING"),
