@@ -42,9 +42,6 @@ start_loopback_redis --unixsocket "$redis_dir/redis.sock" --unixsocketperm 700 \
     --tls-port "$tls_port" --tls-cert-file "$tls_dir/server.crt" \
     --tls-key-file "$tls_dir/server.key" --tls-ca-cert-file "$tls_dir/ca.crt" \
     --tls-auth-clients no
-# A Redis Cluster of 3 loopback primaries, for the cluster-vs-single-node rows.
-start_loopback_cluster
-export KEYEDPOOL_BENCH_REDIS_CLUSTER_URL="$cluster_url"
 export KEYEDPOOL_BENCH_REDIS_UNIX="$redis_dir/redis.sock"
 export KEYEDPOOL_BENCH_REDIS_TLS_PORT="$tls_port" KEYEDPOOL_BENCH_REDIS_TLS_CA="$tls_dir/ca.crt"
 if [ -z "$redis_port" ]; then
@@ -67,6 +64,16 @@ else
         "$sets" "$rps" "$(awk -v c="$cpu" -v n=$sets 'BEGIN { print 1e6 * c / n }')" \
         "$(awk -v c="$set_syscalls" -v n=$sets 'BEGIN { print c / n }')" >"$out/redis_benchmark.json"
     KEYEDPOOL_BENCH_REDIS_PORT=$redis_port run redis keyedpool_redis_bench "$@"
+    # The cluster-vs-single-node rows, with a Redis Cluster of 3 loopback primaries started only
+    # now and stopped after (its nodes' background work would weigh on the figures above).
+    start_loopback_cluster
+    if [ -n "$cluster_url" ]; then
+        KEYEDPOOL_BENCH_REDIS_PORT=$redis_port KEYEDPOOL_BENCH_REDIS_CLUSTER_URL=$cluster_url \
+            run redis_cluster keyedpool_redis_bench --benchmark_filter=ClusterVsSingleNode
+    else
+        rm -f "$out/redis_cluster.json"
+    fi
+    stop_loopback_cluster
     # System calls of the uncontended pairs (the whole run: setup adds well under 1%).
     echo "=== system calls per uncontended pair (strace -c) ==="
     KEYEDPOOL_BENCH_REDIS_PORT=$redis_port strace -f -c -o "$out/strace_pairs.txt" \

@@ -21,6 +21,12 @@ free_port() {  # prints a port nobody listens on
 # `redis-cli --cluster create`; sets `cluster_url` (empty when it could not be started). Stopped
 # with the loopback server (call start_loopback_redis first: it installs the EXIT trap).
 cluster_url=""
+stop_loopback_cluster() {
+    for pidfile in "$redis_dir"/node*/redis.pid; do
+        if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
+    done
+    cluster_url=""
+}
 start_loopback_cluster() {
     command -v redis-server >/dev/null || return 0
     local nodes=() port

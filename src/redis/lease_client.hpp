@@ -91,18 +91,16 @@ struct Contention {
 
 /// A Lua script and its SHA once loaded.
 struct Script {
-    Script(const char* b, bool fences, bool waits_for_replicas)
-        : body(b),
-          plain_body(b),
-          sharded_body(sharded(b)),
+    Script(const char* body, bool fences, bool waits_for_replicas)
+        : plain_body(body),
+          sharded_body(sharded(body)),
           hands_out_fences(fences),
           replicated(waits_for_replicas) {}
-    /// `body` for a Redis Cluster: hand-over messages go out with SPUBLISH (sharded pub/sub, to
-    /// the subscribers of the slot's shard only) instead of PUBLISH (to every node).
+    /// A script's body for a Redis Cluster: hand-over messages go out with SPUBLISH (sharded
+    /// pub/sub, to the subscribers of the slot's shard only) instead of PUBLISH (to every node).
     static std::string sharded(const char* body);
 
-    const char* body;
-    std::string plain_body;    // `body`, for one server or Sentinel
+    std::string plain_body;    // for one server or Sentinel
     std::string sharded_body;  // for a cluster
     bool hands_out_fences;     // its last argument is the primary's config epoch (see run)
     bool replicated;           // waits for min_replicas_acked replicas (see run)
