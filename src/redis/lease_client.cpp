@@ -287,7 +287,9 @@ asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
     }
     if (!ec && script.replicated && options_.min_replicas_acked > 0) {
         // WAIT on the connection that wrote: on a cluster, the slot's primary's (the map changes
-        // only after a redirect, which the client followed there).
+        // only after a MOVED, which the client followed there). A script served through ASK (its
+        // slot mid-migration) ran on the target, so this WAIT on the source counts other writes:
+        // a rare window, where the lock may be less replicated than asked.
         std::shared_ptr<Connection> wrote = single;
         if (cluster) {
             std::tie(ec, wrote) = co_await cluster->async_connection_for(
