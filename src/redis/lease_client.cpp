@@ -109,21 +109,12 @@ PoolOptions connection_pool_options() {
 }
 
 /// A command bounded by `deadline` (the connection's own deadline: no timer of ours); the
-/// caller's cancellation reaches the command.
-asio::awaitable<std::pair<error_code, Reply>> exec(Connection& connection,
-                                                   std::vector<std::string> command,
+/// caller's cancellation reaches the command. On one connection, or routed by a cluster client.
+template <typename Target>
+asio::awaitable<std::pair<error_code, Reply>> exec(Target& target, std::vector<std::string> command,
                                                    clock::time_point deadline) {
-    auto [ec, reply] = co_await connection.async_exec_until(std::move(command), deadline,
-                                                            asio::as_tuple(asio::use_awaitable));
-    co_return std::pair{ec, std::move(reply)};
-}
-
-/// The same, routed by a cluster client.
-asio::awaitable<std::pair<error_code, Reply>> exec(ClusterClient& cluster,
-                                                   std::vector<std::string> command,
-                                                   clock::time_point deadline) {
-    auto [ec, reply] = co_await cluster.async_exec_until(std::move(command), deadline,
-                                                         asio::as_tuple(asio::use_awaitable));
+    auto [ec, reply] = co_await target.async_exec_until(std::move(command), deadline,
+                                                        asio::as_tuple(asio::use_awaitable));
     co_return std::pair{ec, std::move(reply)};
 }
 

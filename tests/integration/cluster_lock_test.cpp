@@ -284,12 +284,7 @@ TEST_F(ClusterLockTest, ThreeProcessesKeepExactFencedCountsOverEveryShardThrough
     const FencedTotals totals = collect_fenced(workers, 90s);
     const auto after_kill =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - killed_at).count();
-    ASSERT_TRUE(totals.all_finished);
-    EXPECT_EQ(totals.accepted, 3 * iterations);
-    EXPECT_EQ(store.count(), 3 * iterations) << "the store's count is not exact";
-    EXPECT_EQ(totals.unexplained, 0)
-        << "a holder's write was refused without it being told lock_lost";
-    EXPECT_EQ(totals.refused, totals.told_lost);
+    expect_exact_and_fenced(totals, store, 3 * iterations);
     std::printf(
         "[ figures  ] 3 x %d fenced writes over 3 shards: longest pause %lld ms around CLUSTER "
         "FAILOVER, %lld ms after SIGKILL of a primary (the last %lld writes took %lld ms); %d "

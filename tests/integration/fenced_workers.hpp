@@ -106,6 +106,18 @@ inline FencedTotals collect_fenced(std::vector<std::unique_ptr<Worker>>& workers
     return totals;
 }
 
+/// What every fenced run must show: all `expected` writes accepted and counted once by the store,
+/// and no refused write from a holder that was not told lock_lost (a token that went backwards).
+inline void expect_exact_and_fenced(const FencedTotals& totals, const FencedStore& store,
+                                    int expected) {
+    EXPECT_TRUE(totals.all_finished);
+    EXPECT_EQ(totals.accepted, expected);
+    EXPECT_EQ(store.count(), expected) << "the store's count is not exact";
+    EXPECT_EQ(totals.unexplained, 0)
+        << "a holder's write was refused without it being told lock_lost";
+    EXPECT_EQ(totals.refused, totals.told_lost);
+}
+
 }  // namespace keyedpool::test
 
 #endif  // KEYEDPOOL_TESTS_FENCED_WORKERS_HPP

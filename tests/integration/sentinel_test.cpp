@@ -339,12 +339,7 @@ TEST_F(SentinelTest, ThreeProcessesKeepExactFencedCountsThroughTwoFailovers) {
     group_.node(second == group_.node(0).port() ? 0 : 1).kill();
     group_.wait_for_agreed_primary();
     const FencedTotals totals = collect_fenced(workers, 60s);
-    ASSERT_TRUE(totals.all_finished);
-    EXPECT_EQ(totals.accepted, 3 * iterations);
-    EXPECT_EQ(store.count(), 3 * iterations) << "the store's count is not exact";
-    EXPECT_EQ(totals.unexplained, 0)
-        << "a holder's write was refused without it being told lock_lost";
-    EXPECT_EQ(totals.refused, totals.told_lost);
+    expect_exact_and_fenced(totals, store, 3 * iterations);
     // How long writes stopped: the longest gap between accepted writes around each failover
     // (the store's clock).
     const long long forced_gap = store.longest_gap(at_forced - 100, at_kill);
