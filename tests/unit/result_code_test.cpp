@@ -79,11 +79,11 @@ TEST(ResultCode, FormatsWithFmt) {
 }
 
 TEST(ResultCode, TransientClassificationIsAFunctionOfTheCode) {
-    for (auto code : {ResultCode::timeout, ResultCode::connect_failed, ResultCode::unhealthy,
-                      ResultCode::pool_exhausted, ResultCode::backoff, ResultCode::server_busy,
-                      ResultCode::write_conflict, ResultCode::io_error, ResultCode::lock_busy,
-                      ResultCode::lock_timeout, ResultCode::not_replicated,
-                      ResultCode::too_many_redirects}) {
+    for (auto code :
+         {ResultCode::timeout, ResultCode::connect_failed, ResultCode::unhealthy,
+          ResultCode::pool_exhausted, ResultCode::backoff, ResultCode::server_busy,
+          ResultCode::write_conflict, ResultCode::io_error, ResultCode::lock_busy,
+          ResultCode::lock_timeout, ResultCode::not_replicated, ResultCode::too_many_redirects}) {
         EXPECT_TRUE(is_transient(code)) << to_string(code);
     }
     for (auto code : {ResultCode::cancelled, ResultCode::shutting_down,
