@@ -3,8 +3,9 @@
 //
 // Locks across a Redis Cluster. Eight accounts live on a cluster (their keys spread over its
 // shards by hash slot); four service instances — each with its own lock service, as separate
-// processes would have — move money between them with a read-modify-write (GET, think, SET) that
-// loses updates unless it runs under the account's lock. With `{account}` hash tags, an account's
+// processes would have — move money between them with a read-modify-write (GET, think, SET). Run
+// without locks, concurrent transfers overwrite each other and money appears or vanishes; run
+// under each account's lock, the total stays exact. With `{account}` hash tags, an account's
 // balance and its lock live on the same shard; a release wakes the next waiter through sharded
 // pub/sub on that shard only.
 //
@@ -36,20 +37,27 @@ std::string balance_key(int account) {
     return fmt::format("{{account-{}}}:balance", account);  // the hash tag: the lock's too
 }
 
-/// One transfer of 1 from `from` to `to`, each balance changed under its account's lock.
-asio::awaitable<void> add(redis::ClusterClient& cluster, keyedpool::LockService& locks, int account,
+/// Adds `amount` to an account's balance: read, think, write — under the account's lock when
+/// `locks` is given.
+asio::awaitable<void> add(redis::ClusterClient& cluster, keyedpool::LockService* locks, int account,
                           int amount) {
-    keyedpool::LockOptions options{.wait = 10s, .lease = 5s};
-    auto guard = co_await locks.async_lock(fmt::format("account-{}", account), options);
+    keyedpool::LockGuard guard;
+    if (locks != nullptr) {
+        keyedpool::LockOptions options{.wait = 10s, .lease = 5s};
+        guard = co_await locks->async_lock(fmt::format("account-{}", account), options);
+    }
     auto balance = co_await cluster.async_exec(redis::command("GET", balance_key(account)));
     asio::steady_timer think(co_await asio::this_coro::executor, 1ms);  // a slow computation
     co_await think.async_wait(asio::use_awaitable);
     const long long next = std::stoll(balance.text()) + amount;
     co_await cluster.async_exec(redis::command("SET", balance_key(account), next));
-    co_await guard.async_release();
+    if (guard.owns_lock()) {
+        co_await guard.async_release();
+    }
 }
 
-asio::awaitable<void> instance(redis::ClusterConfig config, int id) {
+/// One service instance: its transfers, one after another (each moves 1 between two accounts).
+asio::awaitable<void> instance(redis::ClusterConfig config, int id, bool locked) {
     auto ex = co_await asio::this_coro::executor;
     auto cluster = co_await redis::ClusterClient::async_connect(ex, config);
     redis::RedisLockServiceOptions options;
@@ -61,27 +69,25 @@ asio::awaitable<void> instance(redis::ClusterConfig config, int id) {
         if (from == to) {
             continue;
         }
-        co_await add(*cluster, locks, from, -1);
-        co_await add(*cluster, locks, to, +1);
+        co_await add(*cluster, locked ? &locks : nullptr, from, -1);
+        co_await add(*cluster, locked ? &locks : nullptr, to, +1);
     }
     cluster->close();
 }
 
-asio::awaitable<void> run(redis::ClusterConfig config) {
+/// Every account back to 100, the instances run at once, and the total after (800 when no update
+/// was lost).
+asio::awaitable<long long> round(redis::ClusterClient& cluster, redis::ClusterConfig config,
+                                 bool locked) {
     auto ex = co_await asio::this_coro::executor;
-    auto cluster = co_await redis::ClusterClient::async_connect(ex, config);
-    fmt::print("cluster of {} primaries; where each account lives:\n", cluster->stats().primaries);
     for (int a = 0; a < accounts; ++a) {
-        co_await cluster->async_exec(redis::command("SET", balance_key(a), 100));
-        const auto node = cluster->primary_for(redis::hash_slot(balance_key(a)));
-        fmt::print("  account-{} (slot {:>5}) on {}:{}\n", a, redis::hash_slot(balance_key(a)),
-                   node->host, node->port);
+        co_await cluster.async_exec(redis::command("SET", balance_key(a), 100));
     }
     int remaining = instances;
     std::exception_ptr failure;
     asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
     for (int id = 0; id < instances; ++id) {
-        asio::co_spawn(ex, instance(config, id), [&](std::exception_ptr e) {
+        asio::co_spawn(ex, instance(config, id, locked), [&](std::exception_ptr e) {
             failure = e ? e : failure;
             if (--remaining == 0) {
                 all_done.cancel();
@@ -93,15 +99,30 @@ asio::awaitable<void> run(redis::ClusterConfig config) {
         std::rethrow_exception(failure);
     }
     long long total = 0;
-    fmt::print("balances after {} instances x {} transfers under the accounts' locks:\n", instances,
-               transfers_per_instance);
+    std::string balances;
     for (int a = 0; a < accounts; ++a) {
-        auto balance = co_await cluster->async_exec(redis::command("GET", balance_key(a)));
-        fmt::print("  account-{}: {}\n", a, balance.text());
+        auto balance = co_await cluster.async_exec(redis::command("GET", balance_key(a)));
+        balances += fmt::format(" {}", balance.text());
         total += std::stoll(balance.text());
     }
-    fmt::print("total: {} (expected {}: {})\n", total, accounts * 100,
-               total == accounts * 100 ? "no update lost" : "UPDATES LOST");
+    fmt::print("{} instances x {} transfers {}:\n  balances{}\n  total {} (expected {}: {})\n",
+               instances, transfers_per_instance,
+               locked ? "under the accounts' locks" : "WITHOUT locks", balances, total,
+               accounts * 100, total == accounts * 100 ? "no update lost" : "updates lost");
+    co_return total;
+}
+
+asio::awaitable<void> run(redis::ClusterConfig config) {
+    auto ex = co_await asio::this_coro::executor;
+    auto cluster = co_await redis::ClusterClient::async_connect(ex, config);
+    fmt::print("cluster of {} primaries; where each account lives:\n", cluster->stats().primaries);
+    for (int a = 0; a < accounts; ++a) {
+        const auto node = cluster->primary_for(redis::hash_slot(balance_key(a)));
+        fmt::print("  account-{} (slot {:>5}) on {}:{}\n", a, redis::hash_slot(balance_key(a)),
+                   node->host, node->port);
+    }
+    co_await round(*cluster, config, false);
+    co_await round(*cluster, config, true);
     const auto stats = cluster->stats();
     fmt::print("this client: {} connections opened (one per primary), {} MOVED, {} ASK\n",
                stats.connections.builds, stats.moved, stats.asked);
