@@ -199,6 +199,48 @@ TEST_F(ClusterLockTest, AWaitersSubscriptionFollowsItsSlotToAnotherShard) {
     });
 }
 
+// min_replicas_acked on a cluster: the WAIT goes to the resource's primary, where the script
+// wrote. With its replica streaming the lock counts; with the replica frozen the acquisition fails
+// with not_replicated within replicas_ack_timeout and the lock is given back.
+TEST_F(ClusterLockTest, MinReplicasAckedWaitsOnTheResourcesShard) {
+    const std::string resource = "durable-7";
+    const auto shard = shard_of(*cluster_, redis::hash_slot(resource));
+    ASSERT_NE(shard.replica, 0);
+    auto opts = options();
+    opts.min_replicas_acked = 1;
+    opts.replicas_ack_timeout = 1s;
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        redis::RedisLockService locks(io_.get_executor(), opts);
+        auto [ec, guard] =
+            co_await locks.async_try_lock(resource, 5s, asio::as_tuple(asio::use_awaitable));
+        EXPECT_FALSE(ec) << ec.message();
+        if (guard.owns_lock()) {
+            co_await guard.async_release();
+        }
+        RedisServer* replica = nullptr;
+        for (const auto& node : cluster_->nodes()) {
+            replica = node->port() == shard.replica ? node.get() : replica;
+        }
+        replica->pause();
+        const auto started = clock::now();
+        auto [frozen_ec, none] =
+            co_await locks.async_try_lock(resource, 5s, asio::as_tuple(asio::use_awaitable));
+        const auto took = clock::now() - started;
+        replica->resume();
+        EXPECT_EQ(frozen_ec, ResultCode::not_replicated) << frozen_ec.message();
+        EXPECT_FALSE(none.owns_lock());
+        EXPECT_LT(took, 3s) << "not bounded by replicas_ack_timeout";
+        long long exists = 1;  // given back in the background
+        for (int i = 0; i < 200 && exists != 0; ++i) {
+            exists = blocking_command(shard.primary, {"EXISTS", "keyedpool:lock:{durable-7}"})
+                         .as_integer();
+            asio::steady_timer pause(io_, 10ms);
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        EXPECT_EQ(exists, 0) << "the unreplicated lock was not given back";
+    });
+}
+
 // Fencing tokens on a cluster start above the primary's cluster_my_epoch << 32, and the replica
 // promoted by CLUSTER FAILOVER (a higher epoch) hands out tokens above every token before it.
 TEST_F(ClusterLockTest, FencingTokensRiseAcrossAClusterFailover) {
