@@ -67,22 +67,23 @@ void validate(const RedisLockServiceOptions& options, const char* name) {
     }
 }
 
-Attempt read_attempt(const error_code& ec, const Reply& reply) {
+lease::AttemptResult read_attempt(const error_code& ec, const Reply& reply) {
+    using lease::AttemptResult;
     if (ec) {
-        return Attempt{ec, false, 0, std::nullopt};
+        return AttemptResult{ec, false, 0, std::nullopt};
     }
     if (reply.type() != ReplyType::array || reply.elements().size() != 2) {
-        return Attempt{ResultCode::protocol_error, false, 0, std::nullopt};
+        return AttemptResult{ResultCode::protocol_error, false, 0, std::nullopt};
     }
     const auto flag = reply.elements()[0].as_integer();
     const auto value = reply.elements()[1].as_integer();
     if (flag == 1) {
-        return Attempt{error_code{}, true, static_cast<std::uint64_t>(value), std::nullopt};
+        return AttemptResult{error_code{}, true, static_cast<std::uint64_t>(value), std::nullopt};
     }
     if (value < 0) {  // PTTL-like: no holder with a lease (0 is "less than 1 ms left")
-        return Attempt{error_code{}, false, 0, std::nullopt};
+        return AttemptResult{error_code{}, false, 0, std::nullopt};
     }
-    return Attempt{error_code{}, false, 0, std::chrono::milliseconds(std::max(value, 1LL))};
+    return AttemptResult{error_code{}, false, 0, std::chrono::milliseconds(std::max(value, 1LL))};
 }
 
 namespace {
@@ -97,7 +98,7 @@ void wake(const std::shared_ptr<Waiter>& waiter, bool handed = false,
             waiter->handed = true;
             waiter->handed_fence = handed_fence;
         }
-        waiter->timer.cancel();
+        waiter->timer->cancel();
     });
 }
 
@@ -134,6 +135,7 @@ std::string Script::sharded(const char* body) {
 LeaseClient::LeaseClient(asio::any_io_executor executor, RedisLockServiceOptions options)
     : executor_(std::move(executor)),
       options_(std::move(options)),
+      time_(options_.time ? options_.time : TimeSource::steady()),
       connections_(
           executor_, [this](const std::string& role) { return connect(role); },
           connection_pool_options()) {
@@ -191,7 +193,14 @@ asio::awaitable<std::shared_ptr<Connection>> LeaseClient::connect(const std::str
 
 // ---- requests, each bounded by a deadline ---------------------------------------------------
 
-/// The connection for `role` before `deadline` (see pooled_connection).
+clock::time_point LeaseClient::io_deadline(clock::time_point deadline) const {
+    if (time_ == TimeSource::steady() || deadline == clock::time_point::max()) {
+        return deadline;
+    }
+    return clock::now() + (deadline - time_->now());
+}
+
+/// The connection for `role` before `deadline` (see pooled_connection; on the steady clock).
 asio::awaitable<std::pair<error_code, std::shared_ptr<Connection>>> LeaseClient::connection(
     const std::string& role, clock::time_point deadline) {
     co_return co_await pooled_connection(connections_, role, deadline);
@@ -221,7 +230,8 @@ asio::awaitable<std::string> LeaseClient::subscriber_role(const std::string& cha
 asio::awaitable<std::pair<error_code, Reply>> LeaseClient::run(Script& script,
                                                                std::vector<std::string> keys,
                                                                std::vector<std::string> args,
-                                                               clock::time_point deadline) {
+                                                               clock::time_point until) {
+    const auto deadline = io_deadline(until);  // below: the connections' steady clock
     // One server (its "commands" connection), or the cluster (routed by the keys' slot).
     std::shared_ptr<Connection> single;
     std::shared_ptr<ClusterClient> cluster;
@@ -314,15 +324,10 @@ asio::awaitable<error_code> LeaseClient::replicas_acked(Connection& connection,
     co_return error_code{};
 }
 
-bool LeaseClient::fresh_enough(clock::duration lease, clock::time_point held_from,
-                               const Contention& c, const std::string& resource,
-                               std::size_t permits) const {
-    const auto now = clock::now();
-    if (keyedpool::detail::LockState::validity_from(lease, held_from) - now >= lease / 2) {
-        return true;
-    }
-    const bool again = c.waits && now < c.deadline;
-    const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(now - held_from);
+void LeaseClient::log_late_grant(const std::string& resource, std::size_t permits,
+                                 clock::duration lease, clock::duration late_by,
+                                 bool again) const {
+    const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(late_by);
     if (permits == 0) {
         log()->warn(
             "keyedpool: the lock on {} came {} ms after it was asked for, with less than half of "
@@ -335,7 +340,6 @@ bool LeaseClient::fresh_enough(clock::duration lease, clock::time_point held_fro
             permits, resource, late.count(), lease_ms(lease),
             again ? "taking them again" : "giving them back");
     }
-    return false;
 }
 
 long long LeaseClient::queue_place_ms() const {
@@ -355,9 +359,9 @@ void LeaseClient::give_back(const Script& script, std::vector<std::string> keys,
         asio::make_strand(executor_),
         [self = shared_from_this(), script = std::move(own), keys = std::move(keys),
          args = std::move(args)]() mutable -> asio::awaitable<void> {
-            const auto give_up_at =
-                clock::now() + std::chrono::milliseconds(self->queue_place_ms());
-            asio::steady_timer pause(co_await asio::this_coro::executor);
+            const TimeSource& time = *self->time_;
+            const auto give_up_at = time.now() + std::chrono::milliseconds(self->queue_place_ms());
+            auto pause = time.make_timer(co_await asio::this_coro::executor);
             auto wait = std::chrono::milliseconds(20);
             for (;;) {
                 auto [ec, reply] = co_await self->run(
@@ -365,13 +369,13 @@ void LeaseClient::give_back(const Script& script, std::vector<std::string> keys,
                 if (!ec) {
                     co_return;
                 }
-                if (!is_transient(ec) || clock::now() + wait >= give_up_at) {
+                if (!is_transient(ec) || time.now() + wait >= give_up_at) {
                     self->log()->debug("keyedpool: giving back an abandoned acquisition failed: {}",
                                        ec.message());
                     co_return;
                 }
-                pause.expires_after(wait);
-                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                pause->expires_after(wait);
+                co_await pause->async_wait(asio::as_tuple(asio::use_awaitable));
                 wait = std::min(2 * wait, std::chrono::milliseconds(500));
             }
         },
@@ -396,28 +400,26 @@ LeaseClient::Acquisition::~Acquisition() {
 
 asio::awaitable<error_code> LeaseClient::wait_for_turn(Acquisition& acquisition,
                                                        clock::time_point attempt_sent,
-                                                       std::optional<clock::duration> retry_after,
-                                                       clock::time_point deadline) {
+                                                       bool for_hand_over,
+                                                       clock::time_point until) {
     Waiter& waiter = *acquisition.waiter;
-    if (!acquisition.registered) {
-        register_waiter(acquisition.channel, acquisition.waiter);
-        acquisition.registered = true;
+    if (for_hand_over) {
+        if (!acquisition.registered) {
+            register_waiter(acquisition.channel, acquisition.waiter);
+            acquisition.registered = true;
+        }
+        // Every time, not only on registering: the subscription may have died since (its
+        // connection failed, a failover; on a cluster the server dropped it when the slot moved).
+        // A live one costs a cached-connection lookup.
+        co_await subscribe(acquisition.channel, acquisition.waiter, attempt_sent, until);
     }
-    // Every time, not only on registering: the subscription may have died since (its connection
-    // failed, a failover; on a cluster the server dropped it when the slot moved). A live one
-    // costs a cached-connection lookup.
-    co_await subscribe(acquisition.channel, acquisition.waiter, attempt_sent, deadline);
-    if (waiter.notified) {
+    // A wake-up that came while the waiter was not sleeping (during its attempt, or while
+    // subscribing): try again at once.
+    if (!std::exchange(waiter.notified, false)) {
+        waiter.timer->expires_at(until);
+        co_await waiter.timer->async_wait(asio::as_tuple(asio::use_awaitable));
         waiter.notified = false;
-        co_return error_code{};
     }
-    auto sleep = std::min<clock::duration>(deadline - clock::now(), options_.recheck_interval);
-    if (retry_after) {
-        sleep = std::min(sleep, *retry_after);
-    }
-    waiter.timer.expires_after(sleep);
-    co_await waiter.timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    waiter.notified = false;
     const auto cancel = co_await asio::this_coro::cancellation_state;
     if (cancel.cancelled() != asio::cancellation_type::none) {
         co_return asio::error::operation_aborted;
@@ -448,6 +450,7 @@ asio::awaitable<void> LeaseClient::subscribe(const std::string& channel,
                                              std::shared_ptr<Waiter> waiter,
                                              clock::time_point attempt_sent,
                                              clock::time_point deadline) {
+    deadline = io_deadline(deadline);  // below: the connections' steady clock
     const std::string role = co_await subscriber_role(channel, deadline);
     if (role.empty()) {
         co_return;  // no map for the channel's slot: the re-checks still find the lease free
@@ -494,7 +497,7 @@ void LeaseClient::subscribed(const std::string& channel, const Connection* on, b
         return;
     }
     it->second.confirmed = ok;
-    it->second.confirmed_at = clock::now();
+    it->second.confirmed_at = time_->now();
     if (!ok) {
         // Each waiter subscribes again at its next turn; waking them now would make a refused
         // subscription a loop of attempts (they keep their re-check).

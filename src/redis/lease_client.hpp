@@ -12,10 +12,12 @@
 #include <keyedpool/keyed_client_pool.hpp>
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
+#include <keyedpool/time_source.hpp>
+
+#include "../lease/core/acquisition_fsm.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -43,51 +45,19 @@ long long lease_ms(clock::duration lease);
 /// One acquisition waiting for a hand-over: a timer on the waiter's own executor, cancelled to
 /// wake it early.
 struct Waiter {
-    Waiter(const boost::asio::any_io_executor& ex, std::string t)
-        : executor(ex), timer(ex), token(std::move(t)) {}
+    Waiter(const boost::asio::any_io_executor& ex, const TimeSource& time, std::string t)
+        : executor(ex), timer(time.make_timer(ex)), token(std::move(t)) {}
     boost::asio::any_io_executor executor;
-    boost::asio::steady_timer timer;
+    std::unique_ptr<TimeSource::Timer> timer;
     bool notified = false;           // on `executor`: a wake-up arrived while not sleeping
     bool handed = false;             // on `executor`: a hand-over message named it
     std::uint64_t handed_fence = 0;  // on `executor`: the fencing token that came with it
     const std::string token;         // a hand-over message naming it ends its wait
 };
 
-/// What one acquire script call found: acquired (with a fencing token, for a lock), or busy with
-/// when to try again at the latest (e.g. the holder's remaining lease; none when unknown).
-struct Attempt {
-    boost::system::error_code ec;
-    bool acquired = false;
-    std::uint64_t fence = 0;
-    std::optional<clock::duration> retry_after;
-};
-
 /// An acquire script's reply: {1, fencing token (0 without)} when acquired, else {0, ms until the
 /// lease in the way ends (negative: none)}.
-Attempt read_attempt(const boost::system::error_code& ec, const Reply& reply);
-
-/// How one acquisition contends: whether it waits (and queues in Redis), until when, and the
-/// codes it ends with.
-struct Contention {
-    bool waits;
-    clock::time_point deadline;        // of the wait
-    clock::time_point requests_until;  // each request's deadline
-    boost::system::error_code too_slow;
-    boost::system::error_code busy;
-
-    /// An acquisition starting now: every request is bounded by the remaining `wait`, or by
-    /// `request_timeout` when it does not wait (a try, or `wait` 0). Running out of it is the wait
-    /// ending (`lock_timeout`) when waiting, and the server being too slow (`timeout`) when not;
-    /// finding the lease taken is `lock_busy` for a try, `lock_timeout` otherwise.
-    static Contention starting_now(clock::duration wait, bool try_only,
-                                   clock::duration request_timeout) {
-        const auto start = clock::now();
-        const bool waits = !try_only && wait > clock::duration::zero();
-        return Contention{waits, start + wait, waits ? start + wait : start + request_timeout,
-                          waits ? ResultCode::lock_timeout : ResultCode::timeout,
-                          try_only ? ResultCode::lock_busy : ResultCode::lock_timeout};
-    }
-};
+lease::AttemptResult read_attempt(const boost::system::error_code& ec, const Reply& reply);
 
 /// A Lua script and its SHA once loaded.
 struct Script {
@@ -115,6 +85,8 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
 
     const RedisLockServiceOptions& options() const noexcept { return options_; }
     const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
+    /// The service's clock and timers (`options().time`, or the steady clock).
+    const std::shared_ptr<const TimeSource>& time() const noexcept { return time_; }
     std::shared_ptr<spdlog::logger> log() const;
     /// Scripts sent so far.
     std::uint64_t requests_sent() const noexcept {
@@ -126,7 +98,7 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     // ---- requests ------------------------------------------------------------------------
 
     /// The deadline of a request made outside a wait (release, renewal, clean-up).
-    clock::time_point request_deadline() const { return clock::now() + options_.request_timeout; }
+    clock::time_point request_deadline() const { return time_->now() + options_.request_timeout; }
 
     /// Runs a script before `deadline`: EVALSHA, loading it first, and EVAL when the server lost
     /// it (NOSCRIPT). Appends the primary's config epoch when the script hands out fencing tokens,
@@ -176,71 +148,80 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
         bool acquired = false;
     };
 
-    /// After an attempt sent at `attempt_sent` found the resource busy (and queued the caller):
-    /// registers for hand-over messages (subscribing on first use), then sleeps until one names
-    /// the waiter, a re-try is due (`recheck_interval`, `retry_after` — e.g. the holder's
-    /// remaining lease — or `deadline`), or the caller is cancelled (`operation_aborted`).
-    boost::asio::awaitable<boost::system::error_code> wait_for_turn(
-        Acquisition& acquisition, clock::time_point attempt_sent,
-        std::optional<clock::duration> retry_after, clock::time_point deadline);
+    /// What the acquisition machine is asked for, with this client's re-check interval and request
+    /// timeout.
+    lease::AcquisitionParams acquisition_params(clock::duration wait, clock::duration lease,
+                                                bool try_only) const {
+        lease::AcquisitionParams params;
+        params.wait = wait;
+        params.try_only = try_only;
+        params.lease = lease;
+        params.request_timeout = options_.request_timeout;
+        params.recheck_interval = options_.recheck_interval;
+        return params;
+    }
 
-    /// Whether a lease held since `held_from` at the latest is still valid for at least half of
-    /// `lease` (so the watchdog's first renewal, at a third, comes in time). When not, logs it:
-    /// the caller takes the lease again within the wait, or gives it back. `permits` 0: a lock.
-    bool fresh_enough(clock::duration lease, clock::time_point held_from, const Contention& c,
-                      const std::string& resource, std::size_t permits) const;
+    /// Waits until `until` (on the service's clock), a wake-up, or the caller's cancellation
+    /// (`operation_aborted`). `for_hand_over`: the caller is queued on the server since an attempt
+    /// sent at `attempt_sent`: first registers for hand-over messages and makes sure the channel is
+    /// subscribed (subscribing on first use); a hand-over naming the waiter sets `handed`.
+    boost::asio::awaitable<boost::system::error_code> wait_for_turn(Acquisition& acquisition,
+                                                                    clock::time_point attempt_sent,
+                                                                    bool for_hand_over,
+                                                                    clock::time_point until);
 
-    /// The loop both services run for an acquisition: try (queueing when waiting), and while
-    /// busy, wait for a hand-over or a re-try (`wait_for_turn`). `try_once(deadline)` sends the
-    /// acquire script and returns an `Attempt`; `grant(fence, held_from)` turns a lease held since
-    /// `held_from` at the latest into the result, or returns null when too little of it is left
-    /// (then it is taken again within the wait, or given back). `Result` is a pair of error code
-    /// and guard.
+    /// The loop both services run for an acquisition: the I/O of `lease::AcquisitionFsm`'s
+    /// decisions, for an acquisition that started at `started`. `try_once(until, queue)` sends the acquire script and returns its
+    /// `lease::AttemptResult`; `grant(fence, held_from)` turns a lease held since `held_from` into
+    /// the result. `Result` is a pair of error code and guard. `permits` 0: a lock (for the log).
     template <typename Result, typename TryOnce, typename Grant>
-    boost::asio::awaitable<Result> contend(Acquisition& acquisition, Contention c, TryOnce try_once,
-                                           Grant grant) {
+    boost::asio::awaitable<Result> contend(Acquisition& acquisition,
+                                           const lease::AcquisitionParams& params,
+                                           clock::time_point started, const std::string& resource, std::size_t permits,
+                                           TryOnce try_once, Grant grant) {
         using Guard = typename Result::second_type;
+        using Type = lease::AcquisitionAction::Type;
         Waiter& waiter = *acquisition.waiter;
-        clock::time_point last_sent{};
+        lease::AcquisitionFsm fsm(params, started);
+        lease::AcquisitionAction action = fsm.start(time_->now());
+        clock::time_point sent_at{};
         for (;;) {
-            if (std::exchange(waiter.handed, false)) {
-                // A release handed the lease over. It ran after our last attempt reached the
-                // server (that attempt would have found it ours), so the lease started after
-                // `last_sent`.
-                if (std::optional<Result> granted = grant(waiter.handed_fence, last_sent)) {
+            if (action.late_by > clock::duration::zero()) {
+                log_late_grant(resource, permits, params.lease, action.late_by,
+                               action.type == Type::attempt);
+            }
+            switch (action.type) {
+                case Type::attempt: {
+                    sent_at = time_->now();
+                    acquisition.on_server = true;
+                    const lease::AttemptResult result = co_await try_once(action.until, action.queue);
+                    action = fsm.attempted(result, time_->now());
+                    break;
+                }
+                case Type::wait:
+                    // A hand-over may have named the waiter while its attempt was out.
+                    if (!waiter.handed) {
+                        if (co_await wait_for_turn(acquisition, sent_at, action.for_hand_over,
+                                                   action.until)) {
+                            action = fsm.cancelled(time_->now());
+                            break;
+                        }
+                    }
+                    action = std::exchange(waiter.handed, false)
+                                 ? fsm.handed_over(waiter.handed_fence, time_->now())
+                                 : fsm.woken(time_->now());
+                    break;
+                case Type::done:
+                    acquisition.on_server = action.give_back;
+                    if (action.ec) {
+                        if (action.cause) {
+                            log()->debug("keyedpool: acquiring {} ended with {} (last cause: {})",
+                                         resource, action.ec.message(), action.cause.message());
+                        }
+                        co_return Result{action.ec, Guard{}};
+                    }
                     acquisition.acquired = true;
-                    co_return std::move(*granted);
-                }
-                if (!c.waits || clock::now() >= c.deadline) {
-                    co_return Result{c.too_slow, Guard{}};
-                }
-            }
-            const auto sent_at = clock::now();
-            last_sent = sent_at;
-            acquisition.on_server = true;
-            Attempt attempt = co_await try_once(c.requests_until);
-            if (attempt.ec) {
-                co_return Result{attempt.ec == ResultCode::timeout ? c.too_slow : attempt.ec,
-                                 Guard{}};
-            }
-            const auto now = clock::now();
-            if (attempt.acquired) {
-                if (std::optional<Result> granted = grant(attempt.fence, sent_at)) {
-                    acquisition.acquired = true;
-                    co_return std::move(*granted);
-                }
-                if (!c.waits || now >= c.deadline) {
-                    co_return Result{c.too_slow, Guard{}};
-                }
-                continue;
-            }
-            acquisition.on_server = c.waits;  // queued only when waiting
-            if (!c.waits || now >= c.deadline) {
-                co_return Result{c.busy, Guard{}};
-            }
-            if (auto ec =
-                    co_await wait_for_turn(acquisition, sent_at, attempt.retry_after, c.deadline)) {
-                co_return Result{ec, Guard{}};
+                    co_return grant(action.fence, action.held_from);
             }
         }
     }
@@ -268,6 +249,11 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     static constexpr std::size_t max_missed = 16;
 
     bool on_cluster() const noexcept { return cluster_ != nullptr; }
+    /// A deadline on the service's clock as a deadline of the steady clock, for the connections.
+    clock::time_point io_deadline(clock::time_point deadline) const;
+    /// Logs a grant that came back with less than half its lease left.
+    void log_late_grant(const std::string& resource, std::size_t permits, clock::duration lease,
+                        clock::duration late_by, bool again) const;
     boost::asio::awaitable<std::shared_ptr<Connection>> connect(const std::string& role);
     /// The cluster client (made on first use), before `deadline`.
     boost::asio::awaitable<std::pair<boost::system::error_code, std::shared_ptr<ClusterClient>>>
@@ -296,6 +282,7 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
 
     boost::asio::any_io_executor executor_;
     RedisLockServiceOptions options_;
+    std::shared_ptr<const TimeSource> time_;
     Pool connections_;  // "commands" and "subscriber" (cluster: one subscriber per primary)
     std::unique_ptr<ClusterPool> cluster_;  // on a cluster only
     std::mutex scripts_mutex_;

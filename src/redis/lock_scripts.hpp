@@ -40,51 +40,8 @@ namespace keyedpool::redis::lock_scripts {
     "  return redis.call('INCR', KEYS[2])\n"                             \
     "end\n"
 
-// ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
-// request that does not wait, which never queues), ARGV[4] the config epoch (next_fence). Returns
-// {1, fencing token} when acquired, else {0, remaining lease of the holder in ms (negative when
-// none)}. A lock the token already holds (a hand-over that arrived before this request, or an
-// acquisition whose reply came back too late to be used) is taken again with a fresh lease and a
-// new fencing token.
-constexpr const char* acquire = KEYEDPOOL_LOCK_NEXT_FENCE_LUA R"lua(
-local epoch = tonumber(ARGV[4])
-if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, next_fence(epoch)}
-end
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return {1, next_fence(epoch)}
-end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
-  redis.call('LREM', KEYS[3], 1, gone)
-  redis.call('ZREM', KEYS[4], gone)
-  redis.call('HDEL', KEYS[5], gone)
-end
-local head = redis.call('LINDEX', KEYS[3], 0)
-if (not holder) and ((not head) or head == ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if head then
-    redis.call('LPOP', KEYS[3])
-    redis.call('ZREM', KEYS[4], ARGV[1])
-    redis.call('HDEL', KEYS[5], ARGV[1])
-  end
-  return {1, next_fence(epoch)}
-end
-local keep = tonumber(ARGV[3])
-if keep > 0 then
-  if redis.call('ZADD', KEYS[4], now + keep, ARGV[1]) == 1 then
-    redis.call('RPUSH', KEYS[3], ARGV[1])
-  end
-  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
-end
-return {0, redis.call('PTTL', KEYS[1])}
-)lua";
-
-// Direct hand-over, used by release once the lock is free: the first waiter whose
-// place has not expired gets the lock (its token, the lease it asked for, the next fencing token)
+// Direct hand-over, used by release once the lock is free (and by acquire when it finds the lock
+// free with another waiter at the queue's head): the first waiter whose place has not expired gets the lock (its token, the lease it asked for, the next fencing token)
 // and a message "<token> <fencing token>" on the release channel; it returns without another
 // request. Waiters whose place expired (their process stopped trying) are dropped on the way.
 #define KEYEDPOOL_LOCK_HAND_OFF_LUA                                                   \
@@ -108,23 +65,83 @@ return {0, redis.call('PTTL', KEYS[1])}
     "  end\n"                                                                         \
     "end\n"
 
+// ARGV[1] token, ARGV[2] lease in ms, ARGV[3] how long to keep a place in the queue in ms (0: a
+// request that does not wait, which never queues), ARGV[4] the hand-over channel, ARGV[5] the
+// config epoch (next_fence). Returns {1, fencing token} when acquired, else {0, remaining lease of
+// the holder in ms (negative when none)}. A lock the token already holds (a hand-over that arrived
+// before this request, or an acquisition whose reply came back too late to be used) is taken again
+// with a fresh lease and a new fencing token.
+//
+// Liveness whatever the clocks: a caller trying now is alive, so its own place is renewed before
+// the expired places go (a server clock running fast must not drop it as expired and queue it at
+// the back again); and a free lock found headed by another live waiter is handed to that waiter
+// now, as a release would have (a release may have found every place expired), so a free lock
+// never waits for one particular waiter's next try.
+constexpr const char* acquire = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
+local epoch = tonumber(ARGV[5])
+if redis.call('EXISTS', KEYS[3]) == 0 and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, next_fence(epoch)}
+end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, next_fence(epoch)}
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local keep = tonumber(ARGV[3])
+if keep > 0 then
+  redis.call('ZADD', KEYS[4], 'XX', now + keep, ARGV[1])
+end
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)) do
+  redis.call('LREM', KEYS[3], 1, gone)
+  redis.call('ZREM', KEYS[4], gone)
+  redis.call('HDEL', KEYS[5], gone)
+end
+local head = redis.call('LINDEX', KEYS[3], 0)
+if not holder then
+  if (not head) or head == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    if head then
+      redis.call('LPOP', KEYS[3])
+      redis.call('ZREM', KEYS[4], ARGV[1])
+      redis.call('HDEL', KEYS[5], ARGV[1])
+    end
+    return {1, next_fence(epoch)}
+  end
+  hand_off(ARGV[4], epoch)
+end
+if keep > 0 then
+  if redis.call('ZADD', KEYS[4], now + keep, ARGV[1]) == 1 then
+    redis.call('RPUSH', KEYS[3], ARGV[1])
+  end
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
+end
+return {0, redis.call('PTTL', KEYS[1])}
+)lua";
+
 // Release, and clean-up of an acquisition that ends without a lock (timeout, cancellation, an
-// error, a grant that came too late): whatever the server holds for the token goes. It leaves
-// the queue, deletes the lock if the token holds it, and when the lock is free hands it over to
-// the next waiter. A release clears the queue place too: a hand-over lost to a failover leaves
-// the new holder's token queued on the new primary, where it would block the queue's head until
-// its place expired. ARGV[1] token, ARGV[2] release channel, ARGV[3] the config epoch. Returns 1
-// when the token held the lock (released), 0 when it did not (not the owner: nothing else
-// changed but its queue place).
+// error, a grant that came too late): whatever the server holds for the token goes. It deletes the
+// lock if the token holds it, leaves the queue, and when the lock is free hands it over to the next
+// waiter. A release with nobody queued runs 3 calls (GET, DEL, EXISTS). A release clears the queue
+// place too: a hand-over lost to a failover leaves the new holder's token queued on the new
+// primary, where it would block the queue's head until its place expired. ARGV[1] token, ARGV[2]
+// release channel, ARGV[3] the config epoch. Returns 1 when the token held the lock (released), 0
+// when it did not (not the owner: nothing else changed but its queue place).
 constexpr const char* release = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
-local removed = redis.call('LREM', KEYS[3], 1, ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
 local held = redis.call('GET', KEYS[1]) == ARGV[1]
 if held then
   redis.call('DEL', KEYS[1])
+  if redis.call('EXISTS', KEYS[3]) == 0 then
+    return 1
+  end
 end
-if (held or removed == 1) and redis.call('EXISTS', KEYS[1]) == 0 then
+local removed = redis.call('LREM', KEYS[3], 1, ARGV[1])
+if removed > 0 then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('HDEL', KEYS[5], ARGV[1])
+end
+if (held or removed > 0) and redis.call('EXISTS', KEYS[1]) == 0 then
   hand_off(ARGV[2], tonumber(ARGV[3]))
 end
 if held then

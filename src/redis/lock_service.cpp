@@ -21,7 +21,6 @@ using boost::system::error_code;
 
 namespace {
 
-using detail::Attempt;
 using detail::clock;
 using detail::lease_ms;
 using detail::LeaseClient;
@@ -45,11 +44,13 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
         return options.key_prefix + "{" + resource + "}";
     }
 
-    asio::awaitable<Attempt> try_acquire(const std::string& resource, const std::string& token,
-                                         clock::duration lease, bool queue,
-                                         clock::time_point deadline) {
+    asio::awaitable<lease::AttemptResult> try_acquire(const std::string& resource,
+                                                      const std::string& token,
+                                                      clock::duration lease, bool queue,
+                                                      clock::time_point deadline) {
         std::vector<std::string> args{token, std::to_string(lease_ms(lease)),
-                                      std::to_string(queue ? redis->queue_place_ms() : 0)};
+                                      std::to_string(queue ? redis->queue_place_ms() : 0),
+                                      lock_key(resource) + ":released"};
         auto [ec, reply] =
             co_await redis->run(acquire, lock_keys(lock_key(resource)), std::move(args), deadline);
         co_return detail::read_attempt(ec, reply);
@@ -96,14 +97,13 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
                                              self->options.logger)) {
             co_return Acquired{ec, LockGuard{}};
         }
-        const auto contention =
-            detail::Contention::starting_now(options.wait, try_only, self->options.request_timeout);
+        const auto& time = self->redis->time();
+        const auto started = time->now();  // the wait covers the local queue and the server
         auto executor = co_await asio::this_coro::executor;
 
         // 1. Queue locally: one contender per resource and process.
-        auto queued_locally =
-            co_await kd::queue_locally(self->local_queue, resource, options, try_only,
-                                       contention.deadline, *TimeSource::steady());
+        auto queued_locally = co_await kd::queue_locally(self->local_queue, resource, options,
+                                                         try_only, started + options.wait, *time);
         if (queued_locally.first) {
             co_return Acquired{queued_locally.first, LockGuard{}};
         }
@@ -114,30 +114,22 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
         auto token = kd::random_token();
         LeaseClient::Acquisition acquisition{*self->redis,
                                              self->lock_key(resource) + ":released",
-                                             std::make_shared<detail::Waiter>(executor, token),
+                                             std::make_shared<detail::Waiter>(executor, *time, token),
                                              self->release_script,
                                              lock_keys(self->lock_key(resource)),
                                              self->release_args(resource, token)};
-        detail::Waiter& waiter = *acquisition.waiter;
-        // Success, when the lock is still fresh enough; otherwise null (taken again, or given
-        // back when the wait is over).
-        auto grant = [&](std::uint64_t fence,
-                         clock::time_point held_from) -> std::optional<Acquired> {
-            if (!self->redis->fresh_enough(options.lease, held_from, contention, resource, 0)) {
-                return std::nullopt;
-            }
-            return Acquired{error_code{},
-                            kd::make_held_lock(self->executor, self, resource, waiter.token, fence,
-                                               options, std::move(hold), held_from,
-                                               TimeSource::steady(), self->options.logger)};
-        };
         co_return co_await self->redis->contend<Acquired>(
-            acquisition, contention,
-            [&](clock::time_point until) {
-                return self->try_acquire(resource, waiter.token, options.lease, contention.waits,
-                                         until);
+            acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
+            started, resource, 0,
+            [&](clock::time_point until, bool queue) {
+                return self->try_acquire(resource, token, options.lease, queue, until);
             },
-            grant);
+            [&](std::uint64_t fence, clock::time_point held_from) {
+                return Acquired{error_code{},
+                                kd::make_held_lock(self->executor, self, resource, token, fence,
+                                                   options, std::move(hold), held_from, time,
+                                                   self->options.logger)};
+            });
     }
 
     asio::any_io_executor executor;

@@ -18,7 +18,6 @@ using boost::system::error_code;
 
 namespace {
 
-using detail::Attempt;
 using detail::clock;
 using detail::lease_ms;
 using detail::LeaseClient;
@@ -44,7 +43,7 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
     }
     std::string channel(const std::string& resource) const { return key(resource) + ":granted"; }
 
-    asio::awaitable<Attempt> try_acquire(const std::string& resource, const std::string& token,
+    asio::awaitable<lease::AttemptResult> try_acquire(const std::string& resource, const std::string& token,
                                          const SemaphoreOptions& o, bool queue,
                                          clock::time_point deadline) {
         std::vector<std::string> args{token,
@@ -89,37 +88,32 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
                 resource, options, self->options.max_resource_bytes, self->options.logger)) {
             co_return Acquired{ec, PermitGuard{}};
         }
-        const auto contention =
-            detail::Contention::starting_now(options.wait, try_only, self->options.request_timeout);
+        const auto& time = self->redis->time();
+        const auto started = time->now();
         auto executor = co_await asio::this_coro::executor;
         auto token = kd::random_token();
         std::vector<std::string> give_back_args{token, self->channel(resource)};
         LeaseClient::Acquisition acquisition{*self->redis,
                                              self->channel(resource),
-                                             std::make_shared<detail::Waiter>(executor, token),
+                                             std::make_shared<detail::Waiter>(executor, *time, token),
                                              self->release_script,
                                              semaphore_keys(self->key(resource)),
                                              std::move(give_back_args)};
-        // Success, when the permits are still fresh enough; otherwise null (taken again, or
-        // given back when the wait is over).
-        auto grant = [&](std::uint64_t, clock::time_point held_from) -> std::optional<Acquired> {
-            if (!self->redis->fresh_enough(options.lease, held_from, contention, resource,
-                                           options.permits)) {
-                return std::nullopt;
-            }
-            return Acquired{error_code{},
-                            PermitGuard{kd::make_held_lease(
-                                            self->executor, self, resource, token, 0, options.lease,
-                                            options.auto_renew, nullptr, held_from,
-                                            TimeSource::steady(), self->options.logger),
-                                        options.permits}};
-        };
         co_return co_await self->redis->contend<Acquired>(
-            acquisition, contention,
-            [&](clock::time_point until) {
-                return self->try_acquire(resource, token, options, contention.waits, until);
+            acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
+            started, resource, options.permits,
+            [&](clock::time_point until, bool queue) {
+                return self->try_acquire(resource, token, options, queue, until);
             },
-            grant);
+            [&](std::uint64_t, clock::time_point held_from) {
+                return Acquired{error_code{},
+                                PermitGuard{kd::make_held_lease(self->executor, self, resource,
+                                                                token, 0, options.lease,
+                                                                options.auto_renew, nullptr,
+                                                                held_from, time,
+                                                                self->options.logger),
+                                            options.permits}};
+            });
     }
 
     asio::any_io_executor executor;

@@ -10,6 +10,7 @@
 #include <keyedpool/lock_guard.hpp>
 #include <keyedpool/redis/cluster_client.hpp>
 #include <keyedpool/redis/connection.hpp>
+#include <keyedpool/time_source.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -60,6 +61,11 @@ struct RedisLockServiceOptions {
     std::chrono::steady_clock::duration replicas_ack_timeout = std::chrono::milliseconds(500);
     /// Longest resource name accepted (longer → `ResultCode::invalid_argument`). Must be > 0.
     std::size_t max_resource_bytes = 4096;
+    /// Where waits, re-checks, leases and the watchdog take their time (the requests' deadlines
+    /// are measured on it too, and handed to the connections as steady-clock deadlines). Null
+    /// (the default): the steady clock. Tests pass a virtual clock
+    /// (`TimeSource::from_traits<Time>()`), as for `LocalLockService`.
+    std::shared_ptr<const TimeSource> time;
     /// Where this service and its locks log. Null (the default): the library's logger
     /// (`keyedpool::logger()`).
     std::shared_ptr<spdlog::logger> logger;
