@@ -325,8 +325,7 @@ asio::awaitable<error_code> LeaseClient::replicas_acked(Connection& connection,
 }
 
 void LeaseClient::log_late_grant(const std::string& resource, std::size_t permits,
-                                 clock::duration lease, clock::duration late_by,
-                                 bool again) const {
+                                 clock::duration lease, clock::duration late_by, bool again) const {
     const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(late_by);
     if (permits == 0) {
         log()->warn(

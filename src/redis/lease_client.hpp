@@ -171,14 +171,15 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
                                                                     clock::time_point until);
 
     /// The loop both services run for an acquisition: the I/O of `lease::AcquisitionFsm`'s
-    /// decisions, for an acquisition that started at `started`. `try_once(until, queue)` sends the acquire script and returns its
-    /// `lease::AttemptResult`; `grant(fence, held_from)` turns a lease held since `held_from` into
-    /// the result. `Result` is a pair of error code and guard. `permits` 0: a lock (for the log).
+    /// decisions, for an acquisition that started at `started`. `try_once(until, queue)` sends the
+    /// acquire script and returns its `lease::AttemptResult`; `grant(fence, held_from)` turns a
+    /// lease held since `held_from` into the result. `Result` is a pair of error code and guard.
+    /// `permits` 0: a lock (for the log).
     template <typename Result, typename TryOnce, typename Grant>
     boost::asio::awaitable<Result> contend(Acquisition& acquisition,
                                            const lease::AcquisitionParams& params,
-                                           clock::time_point started, const std::string& resource, std::size_t permits,
-                                           TryOnce try_once, Grant grant) {
+                                           clock::time_point started, const std::string& resource,
+                                           std::size_t permits, TryOnce try_once, Grant grant) {
         using Guard = typename Result::second_type;
         using Type = lease::AcquisitionAction::Type;
         Waiter& waiter = *acquisition.waiter;
@@ -194,7 +195,8 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
                 case Type::attempt: {
                     sent_at = time_->now();
                     acquisition.on_server = true;
-                    const lease::AttemptResult result = co_await try_once(action.until, action.queue);
+                    const lease::AttemptResult result =
+                        co_await try_once(action.until, action.queue);
                     action = fsm.attempted(result, time_->now());
                     break;
                 }

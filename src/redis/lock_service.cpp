@@ -112,12 +112,13 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
         // 2. Contend in Redis: try, subscribe, try again, sleep until a release message (or the
         //    holder's lease, our deadline, or the re-check interval).
         auto token = kd::random_token();
-        LeaseClient::Acquisition acquisition{*self->redis,
-                                             self->lock_key(resource) + ":released",
-                                             std::make_shared<detail::Waiter>(executor, *time, token),
-                                             self->release_script,
-                                             lock_keys(self->lock_key(resource)),
-                                             self->release_args(resource, token)};
+        LeaseClient::Acquisition acquisition{
+            *self->redis,
+            self->lock_key(resource) + ":released",
+            std::make_shared<detail::Waiter>(executor, *time, token),
+            self->release_script,
+            lock_keys(self->lock_key(resource)),
+            self->release_args(resource, token)};
         co_return co_await self->redis->contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
             started, resource, 0,
@@ -125,10 +126,10 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
                 return self->try_acquire(resource, token, options.lease, queue, until);
             },
             [&](std::uint64_t fence, clock::time_point held_from) {
-                return Acquired{error_code{},
-                                kd::make_held_lock(self->executor, self, resource, token, fence,
-                                                   options, std::move(hold), held_from, time,
-                                                   self->options.logger)};
+                return Acquired{
+                    error_code{},
+                    kd::make_held_lock(self->executor, self, resource, token, fence, options,
+                                       std::move(hold), held_from, time, self->options.logger)};
             });
     }
 

@@ -43,9 +43,10 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
     }
     std::string channel(const std::string& resource) const { return key(resource) + ":granted"; }
 
-    asio::awaitable<lease::AttemptResult> try_acquire(const std::string& resource, const std::string& token,
-                                         const SemaphoreOptions& o, bool queue,
-                                         clock::time_point deadline) {
+    asio::awaitable<lease::AttemptResult> try_acquire(const std::string& resource,
+                                                      const std::string& token,
+                                                      const SemaphoreOptions& o, bool queue,
+                                                      clock::time_point deadline) {
         std::vector<std::string> args{token,
                                       std::to_string(o.permits),
                                       std::to_string(lease_ms(o.lease)),
@@ -93,12 +94,13 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
         auto executor = co_await asio::this_coro::executor;
         auto token = kd::random_token();
         std::vector<std::string> give_back_args{token, self->channel(resource)};
-        LeaseClient::Acquisition acquisition{*self->redis,
-                                             self->channel(resource),
-                                             std::make_shared<detail::Waiter>(executor, *time, token),
-                                             self->release_script,
-                                             semaphore_keys(self->key(resource)),
-                                             std::move(give_back_args)};
+        LeaseClient::Acquisition acquisition{
+            *self->redis,
+            self->channel(resource),
+            std::make_shared<detail::Waiter>(executor, *time, token),
+            self->release_script,
+            semaphore_keys(self->key(resource)),
+            std::move(give_back_args)};
         co_return co_await self->redis->contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
             started, resource, options.permits,
@@ -106,13 +108,12 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
                 return self->try_acquire(resource, token, options, queue, until);
             },
             [&](std::uint64_t, clock::time_point held_from) {
-                return Acquired{error_code{},
-                                PermitGuard{kd::make_held_lease(self->executor, self, resource,
-                                                                token, 0, options.lease,
-                                                                options.auto_renew, nullptr,
-                                                                held_from, time,
-                                                                self->options.logger),
-                                            options.permits}};
+                return Acquired{
+                    error_code{},
+                    PermitGuard{kd::make_held_lease(self->executor, self, resource, token, 0,
+                                                    options.lease, options.auto_renew, nullptr,
+                                                    held_from, time, self->options.logger),
+                                options.permits}};
             });
     }
 

@@ -24,7 +24,11 @@ std::uint16_t free_loopback_port() {
 }
 
 RedisServer::RedisServer(std::vector<std::string> extra_args)
+    : RedisServer(std::move(extra_args), {}) {}
+
+RedisServer::RedisServer(std::vector<std::string> extra_args, std::vector<std::string> launcher)
     : args_(std::move(extra_args)),
+      launcher_(std::move(launcher)),
       port_(free_loopback_port()),
       dir_("/tmp/keyedpool-redis-" + std::to_string(::getpid()) + "-" + std::to_string(port_)) {
     std::filesystem::remove_all(dir_);
@@ -43,6 +47,11 @@ redis::ConnectionConfig RedisServer::config() const {
     config.host = "127.0.0.1";
     config.port = port_;
     return config;
+}
+
+RedisServer fast_clock_redis_server(int speed) {
+    return RedisServer({}, {"env", std::string("LD_PRELOAD=") + KEYEDPOOL_FAST_CLOCK_SHIM,
+                            "KEYEDPOOL_CLOCK_SPEED=" + std::to_string(speed)});
 }
 
 // A fresh blocking connection per try.
@@ -77,6 +86,7 @@ void RedisServer::start() {
                                   "--dir",
                                   dir_};
     args.insert(args.end(), args_.begin(), args_.end());
+    args.insert(args.begin(), launcher_.begin(), launcher_.end());
     try {
         pid_ = spawn_bound_child(args);  // dies with this process, however it ends
     } catch (const std::runtime_error& e) {

@@ -31,6 +31,10 @@ bool answers_ping(std::uint16_t port);
 class RedisServer {
   public:
     explicit RedisServer(std::vector<std::string> extra_args = {});
+    /// Started through `launcher` (a program that execs its arguments in the same process, e.g.
+    /// `{"env", "LD_PRELOAD=...", "redis-server"}` minus the last: the server's own arguments
+    /// follow).
+    RedisServer(std::vector<std::string> extra_args, std::vector<std::string> launcher);
     ~RedisServer();
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
@@ -55,10 +59,15 @@ class RedisServer {
 
   private:
     std::vector<std::string> args_;
+    std::vector<std::string> launcher_;
     std::uint16_t port_;
     std::string dir_;
     pid_t pid_ = -1;
 };
+
+/// A redis-server whose clocks (wall and monotonic: TIME, key expiry) run `speed` times as fast as
+/// real time (under the test shim `tools/fast_clock.cpp`, preloaded).
+RedisServer fast_clock_redis_server(int speed);
 
 /// A TCP server on 127.0.0.1 that answers every connection by calling `script` with the socket
 /// (run as a coroutine). For feeding a client garbage, truncated or oversized replies.

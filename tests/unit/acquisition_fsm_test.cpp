@@ -8,8 +8,8 @@
 
 #include <keyedpool/result_code.hpp>
 
-#include <boost/asio/error.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/error.hpp>
 
 #include <random>
 
@@ -62,8 +62,8 @@ TEST(AcquisitionFsm, AFreeLeaseIsTakenInOneAttempt) {
     AcquisitionFsm fsm(waiting(5s), t0);
     auto a = fsm.start(t0);
     ASSERT_EQ(a.type, Type::attempt);
-    EXPECT_TRUE(a.queue);               // a waiting request keeps a queue place if it is taken
-    EXPECT_EQ(a.until, t0 + 5s);        // bounded by the wait
+    EXPECT_TRUE(a.queue);         // a waiting request keeps a queue place if it is taken
+    EXPECT_EQ(a.until, t0 + 5s);  // bounded by the wait
     a = fsm.attempted(taken(7), t0 + 1ms);
     ASSERT_EQ(a.type, Type::done);
     EXPECT_FALSE(a.ec);
@@ -307,25 +307,26 @@ TEST(AcquisitionFsm, TransientFailuresAreRetriedInsideTheWaitWithADoublingPause)
     EXPECT_FALSE(a.ec);
 }
 
-TEST(AcquisitionFsm, AWaitSpentOnFailuresEndsWithLockTimeoutCarryingTheLastOne) {
+TEST(AcquisitionFsm, AWaitSpentOnFailuresEndsAtItsDeadlineWithLockTimeoutCarryingTheLastOne) {
     AcquisitionFsm fsm(waiting(100ms), t0);
     auto now = t0;
     auto a = fsm.start(now);
-    int attempts = 1;
-    while (true) {
-        a = fsm.attempted(failed(attempts % 2 ? error_code(ResultCode::io_error)
+    int failures = 0;
+    while (a.type == Type::attempt) {
+        ++failures;
+        a = fsm.attempted(failed(failures % 2 ? error_code(ResultCode::io_error)
                                               : error_code(boost::asio::error::connection_reset)),
                           now);
-        if (a.type == Type::done) {
-            break;
-        }
+        ASSERT_EQ(a.type, Type::wait);
+        ASSERT_LE(a.until, t0 + 100ms);
         now = a.until;
         a = fsm.woken(now);
-        ++attempts;
     }
+    ASSERT_EQ(a.type, Type::done);
+    EXPECT_EQ(now, t0 + 100ms);  // the wait is spent to its end, not given up early
     EXPECT_EQ(a.ec, ResultCode::lock_timeout);
-    // 5 + 10 + 20 + 40 = 75 ms of pauses; the next (80 ms) would pass the deadline.
-    EXPECT_EQ(attempts, 5);
+    // 5 + 10 + 20 + 40 = 75 ms of pauses, then the last pause ends at the deadline.
+    EXPECT_EQ(failures, 5);
     EXPECT_EQ(a.cause, ResultCode::io_error);  // the last failure
     EXPECT_TRUE(a.give_back);
     EXPECT_EQ(fsm.attempts(), 5);
@@ -362,9 +363,9 @@ TEST(AcquisitionFsm, ATryReportsATransientFailureAsItIs) {
 
 TEST(AcquisitionFsm, APermanentFailureEndsTheWaitAtOnce) {
     // not_replicated too: the caller asked to know when a grant is not durable (it was given back).
-    for (error_code ec : {error_code(ResultCode::auth_failed), error_code(ResultCode::protocol_error),
-                          error_code(ResultCode::not_replicated),
-                          error_code(ResultCode::server_error)}) {
+    for (error_code ec :
+         {error_code(ResultCode::auth_failed), error_code(ResultCode::protocol_error),
+          error_code(ResultCode::not_replicated), error_code(ResultCode::server_error)}) {
         AcquisitionFsm fsm(waiting(10s), t0);
         fsm.start(t0);
         auto a = fsm.attempted(failed(ec), t0 + 1ms);

@@ -94,14 +94,15 @@ AcquisitionFsm::Action AcquisitionFsm::attempted(const AttemptResult& result,
         }
         ++failures_;
         last_failure_ = result.ec;
-        const auto pause = transient_pause(failures_, params_.recheck_interval);
-        if (now + pause >= deadline_) {
+        if (now >= deadline_) {
             return finish(ResultCode::lock_timeout, result.ec);
         }
+        // The wait is spent to its end: the last pause ends at the deadline.
         state_ = State::waiting;
         Action action;
         action.type = Action::Type::wait;
-        action.until = now + pause;
+        action.until =
+            std::min(deadline_, now + transient_pause(failures_, params_.recheck_interval));
         return action;
     }
     failures_ = 0;
