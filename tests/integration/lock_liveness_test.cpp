@@ -57,17 +57,17 @@ void start_lock(LockService& locks, const std::string& resource, LockOptions opt
     });
 }
 
-// The lock server's clock runs 5x fast: a waiter's queue place (3 x recheck_interval = 3 s by the
-// server's clock) lasts 0.6 s of the waiters' time, shorter than their re-check (1 s). B queues at
-// 0, C half a re-check later; the holder's lease runs out on the server at ~0.6 s with nobody
-// releasing. Before, each waiter's try dropped its own expired place with the expired ones and
-// queued it behind the other (whose place was live): B and C swapped places until their waits
-// ended, the lock free the whole time. Now a caller that tries is alive (its place is renewed
-// first) and a free lock headed by a live waiter is handed to it: both get the lock in a few
-// re-checks.
+// The lock server's clock runs 4x fast: a waiter's queue place (3 x recheck_interval = 3 s by the
+// server's clock) lasts 0.75 s of the waiters' time, shorter than their re-check (1 s). B queues at
+// 0, C half a re-check later; the holder's lease runs out on the server at 1.8 s with nobody
+// releasing (and the holder's remaining lease, read as our milliseconds, never brings a re-try in
+// early). Before, each waiter's try dropped its own expired place with the expired ones and queued
+// it behind the other, whose place was live: B and C swapped places until their waits ended, the
+// lock free the whole time. Now a caller that tries is alive (its place is renewed first) and a
+// free lock headed by a live waiter is handed to it: both get the lock at B's next try.
 TEST(LockLiveness, AFreeLockGoesToALiveWaiterWhenTheServerClockRunsFast) {
     QuietLogger quiet;
-    RedisServer server = fast_clock_redis_server(5);
+    RedisServer server = fast_clock_redis_server(4);
     asio::io_context io;
     RedisLockService a(io.get_executor(), on(server.config()));
     RedisLockService b(io.get_executor(), on(server.config()));
@@ -75,8 +75,8 @@ TEST(LockLiveness, AFreeLockGoesToALiveWaiterWhenTheServerClockRunsFast) {
     run_coroutine(
         io,
         [&]() -> asio::awaitable<void> {
-            // 3 s of lease by the server's clock: 0.6 s of ours. Left to run out.
-            auto held = co_await a.async_try_lock("fast-clock", 3s);
+            // 7.2 s of lease by the server's clock: 1.8 s of ours. Left to run out.
+            auto held = co_await a.async_try_lock("fast-clock", 7200ms);
             EXPECT_TRUE(held.owns_lock());
             held.detach();
             const auto start = clock::now();
