@@ -116,7 +116,7 @@ class MinimalLocks final : public Locks {
         const std::string token = next_token();
         auto reply = co_await connection_->async_exec(
             command("SET", "minimal:" + resource, token, "NX", "PX", "10000"));
-        if (reply.is_null()) {
+        if (reply.is_nil()) {
             co_return nullptr;
         }
         co_return std::make_unique<MinimalHeld>(*this, "minimal:" + resource, token);
@@ -313,7 +313,7 @@ std::vector<Hold> contend(Kind kind, int lockers, int rounds, clock_type::durati
                         auto held = co_await locks->lock(resource);
                         h.acquired = now_s();
                         auto value = co_await connection->async_exec(command("GET", counter));
-                        const long long n = value.is_null() ? 0 : std::stoll(value.text());
+                        const long long n = value.is_nil() ? 0 : std::stoll(value.text());
                         co_await connection->async_exec(command("SET", counter, n + 1));
                         h.released = now_s();
                         if (held) {
@@ -383,7 +383,7 @@ long long read_and_clear(const std::string& counter) {
     run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
         auto c = co_await Connection::async_connect(ex, redis_config());
         auto value = co_await c->async_exec(command("GET", counter));
-        n = value.is_null() ? 0 : std::stoll(value.text());
+        n = value.is_nil() ? 0 : std::stoll(value.text());
         co_await c->async_exec(command("DEL", counter));
         c->close();
     });

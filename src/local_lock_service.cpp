@@ -122,10 +122,10 @@ asio::any_io_executor LocalLockService::get_executor() const noexcept {
 }
 
 void LocalLockService::lock_erased(std::string resource, LockOptions options, bool try_only,
-                                   LockHandler handler) {
+                                   LockDiagnostics* diagnostics, LockHandler handler) {
     detail::spawn_lock_operation(impl_->executor,
                                  Impl::lock(impl_, std::move(resource), options, try_only),
-                                 std::move(handler));
+                                 std::move(handler), diagnostics);
 }
 
 }  // namespace keyedpool

@@ -188,10 +188,11 @@ std::size_t LocalSemaphoreService::resources() const {
 }
 
 void LocalSemaphoreService::acquire_erased(std::string resource, SemaphoreOptions options,
-                                           bool try_only, PermitHandler handler) {
+                                           bool try_only, LockDiagnostics* diagnostics,
+                                           PermitHandler handler) {
     detail::spawn_lock_operation(impl_->executor,
                                  Impl::acquire(impl_, std::move(resource), options, try_only),
-                                 std::move(handler));
+                                 std::move(handler), diagnostics);
 }
 
 }  // namespace keyedpool

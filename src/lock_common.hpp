@@ -114,15 +114,23 @@ inline LockGuard make_held_lock(const boost::asio::any_io_executor& executor,
 
 /// Runs a lock (or permit) operation on a strand of its own and completes `handler` with its
 /// result — a pair of error code and guard —, keeping the handler's executor, allocator and
-/// cancellation slot.
+/// cancellation slot. `diagnostics` (null, or what the operation filled) gets the cause of a
+/// `lock_busy` / `lock_timeout` the operation left unexplained: the lease stayed held (an
+/// in-process wait, or this process's own queue).
 template <typename Result, typename Handler>
 void spawn_lock_operation(const boost::asio::any_io_executor& executor,
-                          boost::asio::awaitable<Result> operation, Handler handler) {
+                          boost::asio::awaitable<Result> operation, Handler handler,
+                          LockDiagnostics* diagnostics = nullptr) {
     co_spawn_for_handler(boost::asio::make_strand(executor), std::move(operation),
                          std::move(handler), executor,
-                         [](auto user_handler, std::exception_ptr e, Result result) {
+                         [diagnostics](auto user_handler, std::exception_ptr e, Result result) {
                              if (e) {
                                  result.first = error_code_of(e, ResultCode::io_error);
+                             }
+                             if (diagnostics && !diagnostics->cause &&
+                                 (result.first == ResultCode::lock_timeout ||
+                                  result.first == ResultCode::lock_busy)) {
+                                 diagnostics->cause = ResultCode::lock_busy;
                              }
                              std::move(user_handler)(result.first, std::move(result.second));
                          });

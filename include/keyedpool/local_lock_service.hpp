@@ -61,7 +61,7 @@ class LocalLockService final : public LockService {
 
   private:
     void lock_erased(std::string resource, LockOptions options, bool try_only,
-                     LockHandler handler) override;
+                     LockDiagnostics* diagnostics, LockHandler handler) override;
 
     std::shared_ptr<Impl> impl_;
 };

@@ -64,7 +64,7 @@ class LocalSemaphoreService final : public SemaphoreService {
 
   private:
     void acquire_erased(std::string resource, SemaphoreOptions options, bool try_only,
-                        PermitHandler handler) override;
+                        LockDiagnostics* diagnostics, PermitHandler handler) override;
 
     std::shared_ptr<Impl> impl_;
 };

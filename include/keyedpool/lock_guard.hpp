@@ -42,6 +42,22 @@ namespace detail {
 struct LockState;  // src/lock_state.hpp: what a guard shares with its watchdog and backend
 }  // namespace detail
 
+/// What an acquisition can tell about how it ended, filled by the `async_lock` and
+/// `async_acquire` overloads that take it, before their handler runs (like Boost.MySQL's
+/// `diagnostics`). The error code says what happened; this says why.
+struct LockDiagnostics {
+    /// When the acquisition failed: what stood in its way last. `ResultCode::lock_busy`: the lock
+    /// (or the permits) stayed held by others until the wait ended; a transient failure retried
+    /// until the wait was spent (`io_error`, `connect_failed`, `backoff`, `server_busy`,
+    /// `too_many_redirects`, a system error); `ResultCode::timeout`: the server did not answer
+    /// within what was left of the wait. Empty on success, and when nothing was tried (an invalid
+    /// argument, a cancellation before the first request).
+    boost::system::error_code cause;
+    /// Requests the acquisition sent to the lock server (0 for the in-process backends, and when
+    /// it never got past this process's own queue).
+    int attempts = 0;
+};
+
 /// Proof of holding a lock on a resource, until released or lost. Move-only.
 ///
 /// - `fencing_token()`: a number issued atomically with the acquisition, strictly increasing per
@@ -143,7 +159,8 @@ class LockService {
                 LockOptions options;
                 options.wait = std::chrono::steady_clock::duration::zero();
                 options.lease = l;
-                lock_erased(std::move(res), options, /*try_only=*/true, std::move(handler));
+                lock_erased(std::move(res), options, /*try_only=*/true, nullptr,
+                            std::move(handler));
             },
             token, std::move(resource), lease);
     }
@@ -157,16 +174,31 @@ class LockService {
         return boost::asio::async_initiate<CompletionToken,
                                            void(boost::system::error_code, LockGuard)>(
             [this](auto handler, std::string res, LockOptions opts) {
-                lock_erased(std::move(res), opts, /*try_only=*/false, std::move(handler));
+                lock_erased(std::move(res), opts, /*try_only=*/false, nullptr, std::move(handler));
             },
             token, std::move(resource), options);
+    }
+
+    /// `async_lock`, telling why it ended in `diagnostics` (e.g. the failure behind a
+    /// `lock_timeout`), which must live until the handler runs.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_lock(std::string resource, LockOptions options, LockDiagnostics& diagnostics,
+                    CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken,
+                                           void(boost::system::error_code, LockGuard)>(
+            [this](auto handler, std::string res, LockOptions opts, LockDiagnostics* diag) {
+                *diag = LockDiagnostics{};
+                lock_erased(std::move(res), opts, /*try_only=*/false, diag, std::move(handler));
+            },
+            token, std::move(resource), options, &diagnostics);
     }
 
   protected:
     using LockHandler =
         boost::asio::any_completion_handler<void(boost::system::error_code, LockGuard)>;
+    /// `diagnostics`: null, or filled before `handler` runs.
     virtual void lock_erased(std::string resource, LockOptions options, bool try_only,
-                             LockHandler handler) = 0;
+                             LockDiagnostics* diagnostics, LockHandler handler) = 0;
 };
 
 }  // namespace keyedpool

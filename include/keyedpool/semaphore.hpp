@@ -120,7 +120,8 @@ class SemaphoreService {
                                            void(boost::system::error_code, PermitGuard)>(
             [this](auto handler, std::string res, SemaphoreOptions opts) {
                 opts.wait = std::chrono::steady_clock::duration::zero();
-                acquire_erased(std::move(res), opts, /*try_only=*/true, std::move(handler));
+                acquire_erased(std::move(res), opts, /*try_only=*/true, nullptr,
+                               std::move(handler));
             },
             token, std::move(resource), options);
     }
@@ -135,16 +136,32 @@ class SemaphoreService {
         return boost::asio::async_initiate<CompletionToken,
                                            void(boost::system::error_code, PermitGuard)>(
             [this](auto handler, std::string res, SemaphoreOptions opts) {
-                acquire_erased(std::move(res), opts, /*try_only=*/false, std::move(handler));
+                acquire_erased(std::move(res), opts, /*try_only=*/false, nullptr,
+                               std::move(handler));
             },
             token, std::move(resource), options);
+    }
+
+    /// `async_acquire`, telling why it ended in `diagnostics` (e.g. the failure behind a
+    /// `lock_timeout`), which must live until the handler runs.
+    template <typename CompletionToken = boost::asio::use_awaitable_t<>>
+    auto async_acquire(std::string resource, SemaphoreOptions options, LockDiagnostics& diagnostics,
+                       CompletionToken&& token = {}) {
+        return boost::asio::async_initiate<CompletionToken,
+                                           void(boost::system::error_code, PermitGuard)>(
+            [this](auto handler, std::string res, SemaphoreOptions opts, LockDiagnostics* diag) {
+                *diag = LockDiagnostics{};
+                acquire_erased(std::move(res), opts, /*try_only=*/false, diag, std::move(handler));
+            },
+            token, std::move(resource), options, &diagnostics);
     }
 
   protected:
     using PermitHandler =
         boost::asio::any_completion_handler<void(boost::system::error_code, PermitGuard)>;
+    /// `diagnostics`: null, or filled before `handler` runs.
     virtual void acquire_erased(std::string resource, SemaphoreOptions options, bool try_only,
-                                PermitHandler handler) = 0;
+                                LockDiagnostics* diagnostics, PermitHandler handler) = 0;
 };
 
 }  // namespace keyedpool

@@ -174,12 +174,14 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
     /// decisions, for an acquisition that started at `started`. `try_once(until, queue)` sends the
     /// acquire script and returns its `lease::AttemptResult`; `grant(fence, held_from)` turns a
     /// lease held since `held_from` into the result. `Result` is a pair of error code and guard.
-    /// `permits` 0: a lock (for the log).
+    /// `permits` 0: a lock (for the log). `diagnostics` (null, or the caller's) gets the cause and
+    /// the attempts.
     template <typename Result, typename TryOnce, typename Grant>
     boost::asio::awaitable<Result> contend(Acquisition& acquisition,
                                            const lease::AcquisitionParams& params,
                                            clock::time_point started, const std::string& resource,
-                                           std::size_t permits, TryOnce try_once, Grant grant) {
+                                           std::size_t permits, LockDiagnostics* diagnostics,
+                                           TryOnce try_once, Grant grant) {
         using Guard = typename Result::second_type;
         using Type = lease::AcquisitionAction::Type;
         Waiter& waiter = *acquisition.waiter;
@@ -215,6 +217,10 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
                     break;
                 case Type::done:
                     acquisition.on_server = action.give_back;
+                    if (diagnostics) {
+                        diagnostics->cause = action.cause;
+                        diagnostics->attempts = fsm.attempts();
+                    }
                     if (action.ec) {
                         if (action.cause) {
                             log()->debug("keyedpool: acquiring {} ended with {} (last cause: {})",

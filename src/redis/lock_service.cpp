@@ -91,7 +91,8 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
     using Acquired = keyedpool::detail::Acquired;
 
     static asio::awaitable<Acquired> lock(std::shared_ptr<Impl> self, std::string resource,
-                                          LockOptions options, bool try_only) {
+                                          LockOptions options, bool try_only,
+                                          LockDiagnostics* diagnostics) {
         namespace kd = keyedpool::detail;
         if (auto ec = kd::check_lock_request(resource, options, self->options.max_resource_bytes,
                                              self->options.logger)) {
@@ -121,7 +122,7 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
             self->release_args(resource, token)};
         co_return co_await self->redis->contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
-            started, resource, 0,
+            started, resource, 0, diagnostics,
             [&](clock::time_point until, bool queue) {
                 return self->try_acquire(resource, token, options.lease, queue, until);
             },
@@ -161,10 +162,10 @@ std::uint64_t RedisLockService::lock_requests_sent() const noexcept {
 }
 
 void RedisLockService::lock_erased(std::string resource, LockOptions options, bool try_only,
-                                   LockHandler handler) {
+                                   LockDiagnostics* diagnostics, LockHandler handler) {
     keyedpool::detail::spawn_lock_operation(
-        impl_->executor, Impl::lock(impl_, std::move(resource), options, try_only),
-        std::move(handler));
+        impl_->executor, Impl::lock(impl_, std::move(resource), options, try_only, diagnostics),
+        std::move(handler), diagnostics);
 }
 
 }  // namespace keyedpool::redis

@@ -83,7 +83,8 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
     using Acquired = std::pair<error_code, PermitGuard>;
 
     static asio::awaitable<Acquired> acquire(std::shared_ptr<Impl> self, std::string resource,
-                                             SemaphoreOptions options, bool try_only) {
+                                             SemaphoreOptions options, bool try_only,
+                                             LockDiagnostics* diagnostics) {
         namespace kd = keyedpool::detail;
         if (auto ec = kd::check_semaphore_request(
                 resource, options, self->options.max_resource_bytes, self->options.logger)) {
@@ -103,7 +104,7 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
             std::move(give_back_args)};
         co_return co_await self->redis->contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
-            started, resource, options.permits,
+            started, resource, options.permits, diagnostics,
             [&](clock::time_point until, bool queue) {
                 return self->try_acquire(resource, token, options, queue, until);
             },
@@ -148,10 +149,11 @@ std::uint64_t RedisSemaphoreService::requests_sent() const noexcept {
 }
 
 void RedisSemaphoreService::acquire_erased(std::string resource, SemaphoreOptions options,
-                                           bool try_only, PermitHandler handler) {
+                                           bool try_only, LockDiagnostics* diagnostics,
+                                           PermitHandler handler) {
     keyedpool::detail::spawn_lock_operation(
-        impl_->executor, Impl::acquire(impl_, std::move(resource), options, try_only),
-        std::move(handler));
+        impl_->executor, Impl::acquire(impl_, std::move(resource), options, try_only, diagnostics),
+        std::move(handler), diagnostics);
 }
 
 }  // namespace keyedpool::redis

@@ -160,10 +160,15 @@ TEST(LockLiveness, ARefusedConnectionIsRetriedUntilTheWaitIsSpent) {
             // With no server at all, the wait is spent, then it is a lock timeout.
             server.stop();
             const auto start = clock::now();
-            auto [ec, guard] = co_await locks.async_lock("refused", waiting(300ms),
+            LockDiagnostics why;
+            auto [ec, guard] = co_await locks.async_lock("refused", waiting(300ms), why,
                                                          asio::as_tuple(asio::use_awaitable));
             EXPECT_EQ(ec, ResultCode::lock_timeout);
             EXPECT_GE(clock::now() - start, 300ms);
+            // The cause is the connection, not a holder: refused, or the pool's backoff after it.
+            EXPECT_TRUE(why.cause == ResultCode::connect_failed || why.cause == ResultCode::backoff)
+                << why.cause.message();
+            EXPECT_GT(why.attempts, 1);
         },
         30s);
 }

@@ -167,6 +167,44 @@ TEST_F(LocalLocks, WaitingEndsWithLockTimeoutExactlyAtTheWait) {
     io_.run();
 }
 
+// The overload with diagnostics says why a wait ended: the lock stayed held (lock_busy), no
+// request went to a server; a success leaves it empty.
+TEST_F(LocalLocks, DiagnosticsSayALockTimeoutWasAHolder) {
+    LockOptions options;
+    options.wait = 200ms;
+    Outcome holder;
+    try_lock("r", 10s, holder);
+    LockDiagnostics why;
+    why.attempts = 7;  // reset by the call
+    bool done = false;
+    error_code ec;
+    service_.async_lock("r", options, why, [&](error_code e, LockGuard) {
+        ec = e;
+        done = true;
+    });
+    io_.advance(200ms);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(ec, ResultCode::lock_timeout);
+    EXPECT_EQ(why.cause, ResultCode::lock_busy);
+    EXPECT_EQ(why.attempts, 0);
+    holder.guard.async_release([](error_code) {});
+    io_.run();
+
+    done = false;
+    LockGuard taken;
+    service_.async_lock("r", options, why, [&](error_code e, LockGuard g) {
+        ec = e;
+        taken = std::move(g);
+        done = true;
+    });
+    io_.run();
+    ASSERT_TRUE(done);
+    EXPECT_FALSE(ec);
+    EXPECT_FALSE(why.cause);
+    taken.async_release([](error_code) {});
+    io_.run();
+}
+
 TEST_F(LocalLocks, ACancelledWaiterLeavesAndTheNextOneIsServed) {
     LockOptions options;
     options.wait = 10s;

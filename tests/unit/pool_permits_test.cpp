@@ -32,7 +32,8 @@ class FailingSemaphoreService final : public SemaphoreService {
     int calls = 0;
 
   private:
-    void acquire_erased(std::string, SemaphoreOptions, bool, PermitHandler handler) override {
+    void acquire_erased(std::string, SemaphoreOptions, bool, LockDiagnostics*,
+                        PermitHandler handler) override {
         ++calls;
         asio::post(executor_, [h = std::move(handler), ec = failure_]() mutable {
             std::move(h)(ec, PermitGuard{});

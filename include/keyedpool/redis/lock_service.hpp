@@ -132,7 +132,7 @@ class RedisLockService final : public LockService {
 
   private:
     void lock_erased(std::string resource, LockOptions options, bool try_only,
-                     LockHandler handler) override;
+                     LockDiagnostics* diagnostics, LockHandler handler) override;
 
     std::shared_ptr<Impl> impl_;
 };
