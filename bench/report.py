@@ -45,8 +45,9 @@ def by_name(data):
     return out
 
 
-hit, pool, memory, redis, redis_cluster = (
-    by_name(load(n)) for n in ("hit_path", "pool", "memory", "redis", "redis_cluster"))
+hit, pool, memory, redis, redis_cluster, minimal_lock = (
+    by_name(load(n))
+    for n in ("hit_path", "pool", "memory", "redis", "redis_cluster", "minimal_lock"))
 redis_benchmark = load("redis_benchmark")
 redis_syscalls = load("redis_syscalls")
 context = (load("hit_path") or {}).get("context", {})
@@ -209,6 +210,45 @@ if redis and redis_benchmark:
         row(f"Redis, {label}: worst wait", f"{c['worst_wait_ms']:.1f} ms",
             f"{c['fcfs_ideal_wait_ms']:.1f} ms first-come-first-served ideal",
             f"{c['worst_wait_vs_fcfs']:.2f}×", "≤ 2×", c["worst_wait_vs_fcfs"] <= 2)
+
+    # Against a minimal lock (SET NX PX, compare-and-delete, 10 ms polling) on our own Connection,
+    # alternating rounds of one benchmark (issue 20); critical section GET + SET on a counter.
+    mu = (minimal_lock or {}).get("BM_LockVsMinimal_UncontendedPairs/iterations:1")
+    if mu:
+        row("Redis, uncontended pairs/s against the minimal lock",
+            f"{mu['keyedpool_pairs_per_s']:.0f}/s",
+            f"{mu['minimal_pairs_per_s']:.0f}/s minimal lock, same run",
+            f"{mu['vs_minimal']:.2f}×", "≥ 1.0×", mu["vs_minimal"] >= 1.0)
+        row("Redis, uncontended pairs/s against SET on the same connection",
+            f"{mu['keyedpool_pairs_per_s']:.0f}/s", f"{mu['set_per_s']:.0f}/s SET, same run",
+            f"{mu['vs_set']:.2f}×", "≥ 0.45× (0.5× is the floor)", mu["vs_set"] >= 0.45)
+        row("Redis, uncontended: client CPU per pair against the minimal lock",
+            f"{mu['keyedpool_cpu_us_per_pair']:.1f} µs",
+            f"{mu['minimal_cpu_us_per_pair']:.1f} µs minimal lock",
+            f"{mu['keyedpool_cpu_us_per_pair'] / mu['minimal_cpu_us_per_pair']:.2f}×",
+            "(no target)", None)
+    for args, label, target in (("1/16/0", "1 process × 16", 1.3), ("4/4/0", "4 processes × 4", 1.1),
+                                ("1/16/2", "1 × 16, 2 ms gap", None)):
+        mc = (minimal_lock or {}).get(
+            f"BM_LockVsMinimal_Contended/processes:{args.split('/')[0]}/lockers:"
+            f"{args.split('/')[1]}/gap_ms:{args.split('/')[2]}/iterations:1")
+        if not mc:
+            continue
+        row(f"Redis, {label} (GET + SET inside): acquisitions/s against the minimal lock",
+            f"{mc['keyedpool_acq_per_s']:.0f}/s", f"{mc['minimal_acq_per_s']:.0f}/s minimal lock",
+            f"{mc['vs_minimal']:.2f}×", f"≥ {target}×" if target else "(no target)",
+            mc["vs_minimal"] >= target if target else None)
+        row(f"Redis, {label}: worst wait against the FIFO ideal",
+            f"{mc['keyedpool_worst_wait_vs_fcfs']:.2f}×",
+            f"{mc['minimal_worst_wait_vs_fcfs']:.2f}× minimal lock", "—", "≤ 1.5×",
+            mc["keyedpool_worst_wait_vs_fcfs"] <= 1.5)
+        row(f"Redis, {label}: hand-off p50", f"{mc['keyedpool_handoff_p50_round_trips']:.2f} round trips",
+            f"{mc['minimal_handoff_p50_round_trips']:.2f} minimal lock", "—",
+            "≤ 1.5 (one process)" if args.startswith("1/") else "(no target)",
+            mc["keyedpool_handoff_p50_round_trips"] <= 1.5 if args.startswith("1/") else None)
+        row(f"Redis, {label}: lost counter updates", f"{mc['keyedpool_lost_updates']:.0f}",
+            f"{mc['minimal_lost_updates']:.0f} minimal lock", "—", "0",
+            mc["keyedpool_lost_updates"] == 0)
 
     # Fleet semaphores (issue 12), each against the lock measured in the same benchmark.
     sp = redis.get("BM_Redis_SemaphorePairs/iterations:1")

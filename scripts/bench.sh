@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh python3-matplotlib strace
 cmake --preset release >/dev/null
 cmake --build --preset release --target keyedpool_bench keyedpool_pool_bench keyedpool_memory_bench \
-    keyedpool_redis_bench
+    keyedpool_redis_bench keyedpool_minimal_lock_bench
 
 out=bench/results
 mkdir -p "$out"
@@ -64,6 +64,8 @@ else
         "$sets" "$rps" "$(awk -v c="$cpu" -v n=$sets 'BEGIN { print 1e6 * c / n }')" \
         "$(awk -v c="$set_syscalls" -v n=$sets 'BEGIN { print c / n }')" >"$out/redis_benchmark.json"
     KEYEDPOOL_BENCH_REDIS_PORT=$redis_port run redis keyedpool_redis_bench "$@"
+    # Against the minimal lock (SET NX PX + compare-and-delete + polling), same server.
+    KEYEDPOOL_BENCH_REDIS_PORT=$redis_port run minimal_lock keyedpool_minimal_lock_bench "$@"
     # The cluster-vs-single-node rows, with a Redis Cluster of 3 loopback primaries started only
     # now and stopped after (its nodes' background work would weigh on the figures above).
     start_loopback_cluster

@@ -67,15 +67,16 @@ LockState::LockState(asio::any_io_executor executor, std::shared_ptr<LockBackend
       backend(std::move(lock_backend)),
       time(time_source ? std::move(time_source) : TimeSource::steady()),
       log(std::move(logger_of_service)),
-      lease_timer(time->make_timer(strand)),
-      renew_timer(time->make_timer(strand)) {}
+      lease_timer(time->make_timer(strand)) {}
 
 std::shared_ptr<spdlog::logger> LockState::logger() const {
     return log ? log : keyedpool::logger();
 }
 
 void LockState::end_lost_waits() {
-    renew_timer->cancel();
+    if (renew_timer) {
+        renew_timer->cancel();
+    }
     for (auto& timer : lost_waits) {
         timer->cancel();
     }
@@ -133,6 +134,9 @@ asio::awaitable<void> watchdog(std::weak_ptr<LockState> weak) {
 
 void LockState::start(clock::time_point acquire_sent_at) {
     valid_until = validity_from(acquire_sent_at);
+    if (auto_renew) {
+        renew_timer = time->make_timer(strand);
+    }
     auto self = shared_from_this();
     asio::dispatch(strand, [self] {
         arm_lease_timer(self);

@@ -84,7 +84,7 @@ struct LockState : std::enable_shared_from_this<LockState> {
     std::shared_ptr<void> local_hold;  // the backend's in-process hold (e.g. a KeyedMutex guard)
     boost::asio::cancellation_signal lost_signal;
     std::unique_ptr<TimeSource::Timer> lease_timer;  // fires at valid_until
-    std::unique_ptr<TimeSource::Timer> renew_timer;  // the watchdog's pause between renewals
+    std::unique_ptr<TimeSource::Timer> renew_timer;  // the watchdog's pauses; with auto_renew only
     /// One timer per `async_wait_lost` in progress (never expiring); all are cancelled when the
     /// lock ends, one when its own wait is cancelled.
     std::list<std::shared_ptr<boost::asio::steady_timer>> lost_waits;

@@ -390,27 +390,34 @@ void LeaseClient::give_back(const Script& script, std::vector<std::string> keys,
 
 LeaseClient::Acquisition::~Acquisition() {
     if (registered) {
-        client.remove_waiter(channel, waiter);
+        client.remove_waiter(channel, waiter_);
     }
     if (on_server && !acquired) {
-        client.give_back(give_back_script, std::move(keys), std::move(args));
+        client.give_back(give_back_script, keys_of(key), {token, channel});
     }
+}
+
+const std::shared_ptr<Waiter>& LeaseClient::Acquisition::waiter() {
+    if (!waiter_) {
+        waiter_ = std::make_shared<Waiter>(executor, *client.time_, token);
+    }
+    return waiter_;
 }
 
 asio::awaitable<error_code> LeaseClient::wait_for_turn(Acquisition& acquisition,
                                                        clock::time_point attempt_sent,
                                                        bool for_hand_over,
                                                        clock::time_point until) {
-    Waiter& waiter = *acquisition.waiter;
+    Waiter& waiter = *acquisition.waiter();
     if (for_hand_over) {
         if (!acquisition.registered) {
-            register_waiter(acquisition.channel, acquisition.waiter);
+            register_waiter(acquisition.channel, acquisition.waiter());
             acquisition.registered = true;
         }
         // Every time, not only on registering: the subscription may have died since (its
         // connection failed, a failover; on a cluster the server dropped it when the slot moved).
         // A live one costs a cached-connection lookup.
-        co_await subscribe(acquisition.channel, acquisition.waiter, attempt_sent, until);
+        co_await subscribe(acquisition.channel, acquisition.waiter(), attempt_sent, until);
     }
     // A wake-up that came while the waiter was not sleeping (during its attempt, or while
     // subscribing): try again at once.

@@ -119,32 +119,42 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
 
     // ---- waiting for a hand-over -----------------------------------------------------------
 
-    /// What the client holds for one acquisition: its registration on the hand-over channel and,
-    /// when it ends without what it asked for, whatever the server may hold for its token, given
-    /// back by `give_back_script` (on every path out, including an exception from a cancelled
-    /// coroutine).
+    /// A resource's keys, in the order its scripts take them, from its key (`prefix{resource}`).
+    using KeysOf = std::vector<std::string> (*)(const std::string& key);
+
+    /// What the client holds for one acquisition: its waiter and registration on the hand-over
+    /// channel (made when it first waits: an uncontended acquisition makes neither) and, when it
+    /// ends without what it asked for, whatever the server may hold for its token, given back by
+    /// `give_back_script` with `keys_of(key)` and {token, channel} (on every path out, including
+    /// an exception from a cancelled coroutine).
     struct Acquisition {
-        Acquisition(LeaseClient& c, std::string channel_name, std::shared_ptr<Waiter> w,
-                    Script& give_back_with, std::vector<std::string> give_back_keys,
-                    std::vector<std::string> give_back_args)
+        Acquisition(LeaseClient& c, boost::asio::any_io_executor ex, std::string own_token,
+                    std::string resource_key, std::string channel_name, Script& give_back_with,
+                    KeysOf keys)
             : client(c),
+              executor(std::move(ex)),
+              token(std::move(own_token)),
+              key(std::move(resource_key)),
               channel(std::move(channel_name)),
-              waiter(std::move(w)),
               give_back_script(give_back_with),
-              keys(std::move(give_back_keys)),
-              args(std::move(give_back_args)) {}
+              keys_of(keys) {}
         Acquisition(const Acquisition&) = delete;
         Acquisition& operator=(const Acquisition&) = delete;
         ~Acquisition();
 
+        /// Its waiter, made on first use.
+        const std::shared_ptr<Waiter>& waiter();
+
         LeaseClient& client;
+        const boost::asio::any_io_executor executor;
+        const std::string token;
+        const std::string key;
         const std::string channel;
-        std::shared_ptr<Waiter> waiter;
         Script& give_back_script;
-        std::vector<std::string> keys;
-        std::vector<std::string> args;
-        bool registered = false;  // for hand-over messages
-        bool on_server = false;   // the server may hold a lease or a queue place for the token
+        const KeysOf keys_of;
+        std::shared_ptr<Waiter> waiter_;  // null until it first waits
+        bool registered = false;          // for hand-over messages
+        bool on_server = false;  // the server may hold a lease or a queue place for the token
         bool acquired = false;
     };
 
@@ -184,7 +194,6 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
                                            TryOnce try_once, Grant grant) {
         using Guard = typename Result::second_type;
         using Type = lease::AcquisitionAction::Type;
-        Waiter& waiter = *acquisition.waiter;
         lease::AcquisitionFsm fsm(params, started);
         lease::AcquisitionAction action = fsm.start(time_->now());
         clock::time_point sent_at{};
@@ -202,7 +211,8 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
                     action = fsm.attempted(result, time_->now());
                     break;
                 }
-                case Type::wait:
+                case Type::wait: {
+                    Waiter& waiter = *acquisition.waiter();
                     // A hand-over may have named the waiter while its attempt was out.
                     if (!waiter.handed) {
                         if (co_await wait_for_turn(acquisition, sent_at, action.for_hand_over,
@@ -215,6 +225,7 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
                                  ? fsm.handed_over(waiter.handed_fence, time_->now())
                                  : fsm.woken(time_->now());
                     break;
+                }
                 case Type::done:
                     acquisition.on_server = action.give_back;
                     if (diagnostics) {

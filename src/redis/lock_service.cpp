@@ -112,14 +112,11 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
 
         // 2. Contend in Redis: try, subscribe, try again, sleep until a release message (or the
         //    holder's lease, our deadline, or the re-check interval).
-        auto token = kd::random_token();
-        LeaseClient::Acquisition acquisition{
-            *self->redis,
-            self->lock_key(resource) + ":released",
-            std::make_shared<detail::Waiter>(executor, *time, token),
-            self->release_script,
-            lock_keys(self->lock_key(resource)),
-            self->release_args(resource, token)};
+        std::string key = self->lock_key(resource);
+        LeaseClient::Acquisition acquisition{*self->redis, executor,          kd::random_token(),
+                                             key,          key + ":released", self->release_script,
+                                             &lock_keys};
+        const std::string& token = acquisition.token;
         co_return co_await self->redis->contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
             started, resource, 0, diagnostics,

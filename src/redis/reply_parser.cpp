@@ -213,6 +213,19 @@ bool ReplyParser::has_partial_reply() const noexcept {
     return !failed_ && (pos_ < buffer_.size() || !open_.empty());
 }
 
+namespace {
+
+/// Appends `prefix`, `n` in decimal and CRLF (a RESP header) without a format string.
+void append_header(std::string& out, char prefix, std::size_t n) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out += prefix;
+    out.append(digits, end);
+    out += "\r\n";
+}
+
+}  // namespace
+
 std::string format_command(const std::vector<std::string>& arguments) {
     std::size_t size = 16;
     for (const auto& argument : arguments) {
@@ -220,9 +233,9 @@ std::string format_command(const std::vector<std::string>& arguments) {
     }
     std::string out;
     out.reserve(size);
-    fmt::format_to(std::back_inserter(out), "*{}\r\n", arguments.size());
+    append_header(out, '*', arguments.size());
     for (const auto& argument : arguments) {
-        fmt::format_to(std::back_inserter(out), "${}\r\n", argument.size());
+        append_header(out, '$', argument.size());
         out += argument;
         out += "\r\n";
     }

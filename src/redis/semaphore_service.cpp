@@ -93,15 +93,14 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
         const auto& time = self->redis->time();
         const auto started = time->now();
         auto executor = co_await asio::this_coro::executor;
-        auto token = kd::random_token();
-        std::vector<std::string> give_back_args{token, self->channel(resource)};
-        LeaseClient::Acquisition acquisition{
-            *self->redis,
-            self->channel(resource),
-            std::make_shared<detail::Waiter>(executor, *time, token),
-            self->release_script,
-            semaphore_keys(self->key(resource)),
-            std::move(give_back_args)};
+        LeaseClient::Acquisition acquisition{*self->redis,
+                                             executor,
+                                             kd::random_token(),
+                                             self->key(resource),
+                                             self->channel(resource),
+                                             self->release_script,
+                                             &semaphore_keys};
+        const std::string& token = acquisition.token;
         co_return co_await self->redis->contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
             started, resource, options.permits, diagnostics,

@@ -332,6 +332,36 @@ TEST(AcquisitionFsm, AWaitSpentOnFailuresEndsAtItsDeadlineWithLockTimeoutCarryin
     EXPECT_EQ(fsm.attempts(), 5);
 }
 
+// The service's connection pool answers `backoff` after a failed connect until its backoff ends:
+// the cause reported is the failure behind it.
+TEST(AcquisitionFsm, BackoffAfterAFailedConnectReportsTheFailedConnect) {
+    AcquisitionFsm fsm(waiting(50ms), t0);
+    auto now = t0;
+    auto a = fsm.start(now);
+    a = fsm.attempted(failed(ResultCode::connect_failed), now);
+    while (a.type == Type::wait) {
+        now = a.until;
+        a = fsm.woken(now);
+        if (a.type == Type::attempt) {
+            a = fsm.attempted(failed(ResultCode::backoff), now);
+        }
+    }
+    EXPECT_EQ(a.ec, ResultCode::lock_timeout);
+    EXPECT_EQ(a.cause, ResultCode::connect_failed);
+
+    AcquisitionFsm only_backoff(waiting(50ms), t0);  // the pool was in backoff already
+    a = only_backoff.start(t0);
+    a = only_backoff.attempted(failed(ResultCode::backoff), t0);
+    now = a.until;
+    while (a.type != Type::done) {
+        a = only_backoff.woken(now = a.until);
+        if (a.type == Type::attempt) {
+            a = only_backoff.attempted(failed(ResultCode::backoff), now);
+        }
+    }
+    EXPECT_EQ(a.cause, ResultCode::backoff);
+}
+
 TEST(AcquisitionFsm, ABusyReplyAfterFailuresRestartsThePauses) {
     AcquisitionFsm fsm(waiting(10s), t0);
     auto now = t0;

@@ -93,9 +93,13 @@ AcquisitionFsm::Action AcquisitionFsm::attempted(const AttemptResult& result,
             return finish(result.ec);
         }
         ++failures_;
-        last_failure_ = result.ec;
+        // `backoff` is the connection pool refusing to rebuild after the failure it remembers:
+        // that failure (connect_failed, unhealthy...) stays the cause.
+        if (result.ec != ResultCode::backoff || failures_ == 1) {
+            last_failure_ = result.ec;
+        }
         if (now >= deadline_) {
-            return finish(ResultCode::lock_timeout, result.ec);
+            return finish(ResultCode::lock_timeout, last_failure_);
         }
         // The wait is spent to its end: the last pause ends at the deadline.
         state_ = State::waiting;

@@ -61,10 +61,16 @@ class FleetPermits {
         options.wait = wait;
         options.lease = source_.lease;
         options.auto_renew = true;
+        LockDiagnostics why;
         auto [ec, guard] = co_await source_.service->async_acquire(
-            ask.resource, options, asio::as_tuple(asio::use_awaitable));
+            ask.resource, options, why, asio::as_tuple(asio::use_awaitable));
         if (!ec || ec == asio::error::operation_aborted) {
             co_return Result{ec, std::move(guard)};
+        }
+        if ((ec == ResultCode::lock_timeout || ec == ResultCode::lock_busy) && why.cause &&
+            why.cause != ResultCode::lock_busy) {
+            // Not a full budget: the wait was spent retrying a service that could not be used.
+            ec = why.cause;
         }
         if (ec == ResultCode::lock_timeout || ec == ResultCode::lock_busy) {
             log.info("keyedpool: no permit of {} free for {} within wait_timeout", ask.resource,
