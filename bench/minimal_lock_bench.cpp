@@ -16,6 +16,8 @@
 // For the contended cases: acquisitions per second, the worst wait against the first-come
 // first-served ideal, hand-off p50 (the previous holder's release started -> next holder has it)
 // in round trips of a SET, and the exactness of the counter.
+#include "redis_bench_support.hpp"
+
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 
@@ -38,58 +40,13 @@
 #include <unistd.h>
 
 namespace asio = boost::asio;
-using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using keyedpool::redis::command;
 using keyedpool::redis::Connection;
 
 namespace {
 
-std::uint16_t redis_port() {
-    const char* port = std::getenv("KEYEDPOOL_BENCH_REDIS_PORT");
-    return port ? static_cast<std::uint16_t>(std::atoi(port)) : 0;
-}
-
-keyedpool::redis::ConnectionConfig redis_config() {
-    keyedpool::redis::ConnectionConfig c;
-    c.host = "127.0.0.1";
-    c.port = redis_port();
-    return c;
-}
-
-bool skip_without_server(benchmark::State& state) {
-    if (redis_port() == 0) {
-        state.SkipWithError("KEYEDPOOL_BENCH_REDIS_PORT is not set (scripts/bench.sh sets it)");
-        return true;
-    }
-    return false;
-}
-
-template <typename Body>
-void run(Body body) {
-    asio::io_context io;
-    asio::co_spawn(io, body(io.get_executor()), [](std::exception_ptr e) {
-        if (e) {
-            std::rethrow_exception(e);
-        }
-    });
-    io.run();
-}
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-double now_s() {
-    return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count();
-}
-
-double cpu_seconds() {
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
+using namespace keyedpool::bench;
 
 // ---- the two locks behind one face -----------------------------------------------------------
 
@@ -283,14 +240,6 @@ BENCHMARK(BM_LockVsMinimal_UncontendedPairs)->Iterations(1)->Unit(benchmark::kMi
 
 // ---- contended -------------------------------------------------------------------------------
 
-/// One holding: when it was asked for, acquired, and its release started (seconds on the steady
-/// clock, the same across processes).
-struct Hold {
-    double asked = 0;
-    double acquired = 0;
-    double released = 0;
-};
-
 /// `lockers` coroutines take the lock `rounds` times each; the critical section reads and
 /// increments `counter` (GET, then SET: lost updates show when the lock does not exclude).
 std::vector<Hold> contend(Kind kind, int lockers, int rounds, clock_type::duration gap,
@@ -340,14 +289,6 @@ std::vector<Hold> contend(Kind kind, int lockers, int rounds, clock_type::durati
         connection->close();
     });
     return holds;
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 struct ContendedFigures {
@@ -403,33 +344,12 @@ ContendedFigures contended_round(Kind kind, int processes, int lockers, clock_ty
     if (processes == 1) {
         holds = contend(kind, lockers, rounds_per_locker, gap, resource);
     } else {
-        std::vector<pid_t> children;
-        std::vector<std::string> files;
-        for (int p = 0; p < processes; ++p) {
-            files.push_back(fmt::format("/tmp/keyedpool-bench-minimal-{}-{}", ::getpid(), p));
-            const pid_t pid = ::fork();
-            if (pid == 0) {  // child: no asio state inherited (each run() builds its own)
-                auto mine = contend(kind, lockers, rounds_per_locker, gap, resource);
-                std::ofstream out(files.back());
-                for (const auto& h : mine) {
-                    out << fmt::format("{:.9f} {:.9f} {:.9f}\n", h.asked, h.acquired, h.released);
-                }
-                out.close();
-                std::_Exit(out ? 0 : 1);
-            }
-            children.push_back(pid);
-        }
-        for (pid_t pid : children) {
-            int status = 0;
-            ::waitpid(pid, &status, 0);
-        }
-        for (const auto& file : files) {
-            std::ifstream in(file);
-            Hold h;
-            while (in >> h.asked >> h.acquired >> h.released) {
-                holds.push_back(h);
-            }
-            std::remove(file.c_str());
+        bool ok = false;
+        holds = holds_of_processes(
+            processes, [&] { return contend(kind, lockers, rounds_per_locker, gap, resource); },
+            ok);
+        if (!ok) {
+            return ContendedFigures{};  // a contending process failed: no figures
         }
     }
     return figures_of(std::move(holds), processes * lockers, read_and_clear(resource + ":counter"));

@@ -13,6 +13,8 @@
 //              pairs measured alternately in the same benchmark; permits granted per second with
 //              16 coroutines and limit 4 against the lock (limit 1) under the same load; requests
 //              per acquisition.
+#include "redis_bench_support.hpp"
+
 #include <keyedpool/redis/connection.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 #include <keyedpool/redis/semaphore_service.hpp>
@@ -34,51 +36,16 @@
 #include <unistd.h>
 
 namespace asio = boost::asio;
-using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
 
-std::uint16_t redis_port() {
-    const char* port = std::getenv("KEYEDPOOL_BENCH_REDIS_PORT");
-    return port ? static_cast<std::uint16_t>(std::atoi(port)) : 0;
-}
-
-keyedpool::redis::ConnectionConfig redis_config() {
-    keyedpool::redis::ConnectionConfig c;
-    c.host = "127.0.0.1";
-    c.port = redis_port();
-    return c;
-}
+using namespace keyedpool::bench;
 
 keyedpool::redis::RedisLockServiceOptions lock_options() {
     keyedpool::redis::RedisLockServiceOptions o;
     o.connection = redis_config();
     return o;
-}
-
-/// Runs `body()` to completion on a fresh single-threaded io_context.
-template <typename Body>
-void run(Body body) {
-    asio::io_context io;
-    asio::co_spawn(io, body(io.get_executor()), [](std::exception_ptr e) {
-        if (e) {
-            std::rethrow_exception(e);
-        }
-    });
-    io.run();
-}
-
-/// CPU time (user + system) this process has used, in seconds.
-double cpu_seconds() {
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
 asio::awaitable<long long> scripts_run(keyedpool::redis::Connection& c) {
@@ -90,14 +57,6 @@ asio::awaitable<long long> scripts_run(keyedpool::redis::Connection& c) {
         }
     }
     co_return total;
-}
-
-bool skip_without_server(benchmark::State& state) {
-    if (redis_port() == 0) {
-        state.SkipWithError("KEYEDPOOL_BENCH_REDIS_PORT is not set (scripts/bench.sh sets it)");
-        return true;
-    }
-    return false;
 }
 
 constexpr int pairs_per_run = 2000;
@@ -267,18 +226,6 @@ BENCHMARK(BM_Redis_PipelinedResources)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
-/// One holding of the lock: when it was acquired, when its release started, when the holder
-/// asked for it.
-struct Hold {
-    double asked = 0;     // seconds on steady_clock (CLOCK_MONOTONIC: same across processes)
-    double acquired = 0;  //
-    double released = 0;  // release started
-};
-
-double now_s() {
-    return std::chrono::duration<double>(clock_type::now().time_since_epoch()).count();
-}
-
 /// `contenders` coroutines each take the lock `rounds` times on one resource (holding it for
 /// `hold`, then pausing `gap` before asking again), recording every holding.
 std::vector<Hold> contend(int contenders, int rounds, clock_type::duration hold,
@@ -318,14 +265,6 @@ std::vector<Hold> contend(int contenders, int rounds, clock_type::duration hold,
         co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
     });
     return holds;
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 /// Hand-off figures from every holding (from one or many processes), in acquisition order.
@@ -402,38 +341,9 @@ void BM_Redis_Contended_FourProcesses(benchmark::State& state) {
     constexpr int processes = 4;
     for (auto _ : state) {
         const auto before = scripts_now();
-        std::vector<pid_t> children;
-        std::vector<std::string> files;
-        for (int p = 0; p < processes; ++p) {
-            files.push_back("/tmp/keyedpool-bench-holds-" + std::to_string(::getpid()) + "-" +
-                            std::to_string(p));
-            const pid_t pid = ::fork();
-            if (pid == 0) {  // child: no asio state inherited (each run() builds its own)
-                auto holds = contend(4, 25, hold_time);
-                std::ofstream out(files.back());
-                for (const auto& h : holds) {
-                    out << fmt::format("{:.9f} {:.9f} {:.9f}\n", h.asked, h.acquired, h.released);
-                }
-                out.close();
-                std::_Exit(out ? 0 : 1);
-            }
-            children.push_back(pid);
-        }
-        bool ok = true;
-        for (pid_t pid : children) {
-            int status = 0;
-            ::waitpid(pid, &status, 0);
-            ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        }
-        std::vector<Hold> holds;
-        for (const auto& file : files) {
-            std::ifstream in(file);
-            Hold h;
-            while (in >> h.asked >> h.acquired >> h.released) {
-                holds.push_back(h);
-            }
-            std::remove(file.c_str());
-        }
+        bool ok = false;
+        auto holds = holds_of_processes(
+            processes, [] { return contend(4, 25, hold_time); }, ok);
         if (!ok || holds.size() != processes * 4 * 25) {
             state.SkipWithError("a contending process failed");
             return;

@@ -41,9 +41,10 @@ namespace keyedpool::redis::lock_scripts {
     "end\n"
 
 // Direct hand-over, used by release once the lock is free (and by acquire when it finds the lock
-// free with another waiter at the queue's head): the first waiter whose place has not expired gets the lock (its token, the lease it asked for, the next fencing token)
-// and a message "<token> <fencing token>" on the release channel; it returns without another
-// request. Waiters whose place expired (their process stopped trying) are dropped on the way.
+// free with another waiter at the queue's head): the first waiter whose place has not expired gets
+// the lock (its token, the lease it asked for, the next fencing token) and a message "<token>
+// <fencing token>" on the release channel; it returns without another request. Waiters whose place
+// expired (their process stopped trying) are dropped on the way.
 #define KEYEDPOOL_LOCK_HAND_OFF_LUA                                                   \
     KEYEDPOOL_LOCK_NEXT_FENCE_LUA                                                     \
     "local function hand_off(channel, epoch)\n"                                       \
