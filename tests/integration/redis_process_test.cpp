@@ -3,7 +3,7 @@
 //
 // RedisLockService across OS processes and through server failures, on a real redis-server.
 #include "child_process.hpp"
-#include "lock_state.hpp"  // detail::random_token
+#include "lease/core/lock_state.hpp"  // detail::random_token
 #include "lock_worker_process.hpp"
 #include "quiet_logger.hpp"
 #include "redis_server.hpp"

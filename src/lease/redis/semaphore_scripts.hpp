@@ -1,7 +1,7 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0. The Lua scripts of RedisSemaphoreService (docs/semaphores.md explains them).
-#ifndef KEYEDPOOL_SRC_REDIS_SEMAPHORE_SCRIPTS_HPP
-#define KEYEDPOOL_SRC_REDIS_SEMAPHORE_SCRIPTS_HPP
+#ifndef KEYEDPOOL_SRC_LEASE_REDIS_SEMAPHORE_SCRIPTS_HPP
+#define KEYEDPOOL_SRC_LEASE_REDIS_SEMAPHORE_SCRIPTS_HPP
 
 namespace keyedpool::redis::semaphore_scripts {
 
@@ -156,4 +156,4 @@ return 0
 
 }  // namespace keyedpool::redis::semaphore_scripts
 
-#endif  // KEYEDPOOL_SRC_REDIS_SEMAPHORE_SCRIPTS_HPP
+#endif  // KEYEDPOOL_SRC_LEASE_REDIS_SEMAPHORE_SCRIPTS_HPP

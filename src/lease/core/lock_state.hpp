@@ -1,8 +1,8 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0. The state a LockGuard shares with its watchdog and its backend, and what each lock
 // backend implements. Internal: the public header only names `detail::LockState`.
-#ifndef KEYEDPOOL_SRC_LOCK_STATE_HPP
-#define KEYEDPOOL_SRC_LOCK_STATE_HPP
+#ifndef KEYEDPOOL_SRC_LEASE_CORE_LOCK_STATE_HPP
+#define KEYEDPOOL_SRC_LEASE_CORE_LOCK_STATE_HPP
 
 #include <keyedpool/lock_guard.hpp>
 #include <keyedpool/semaphore.hpp>
@@ -115,4 +115,4 @@ boost::system::error_code check_semaphore_request(
 
 }  // namespace keyedpool
 
-#endif  // KEYEDPOOL_SRC_LOCK_STATE_HPP
+#endif  // KEYEDPOOL_SRC_LEASE_CORE_LOCK_STATE_HPP

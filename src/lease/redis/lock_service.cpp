@@ -3,7 +3,7 @@
 #include <keyedpool/keyed_mutex.hpp>
 #include <keyedpool/redis/lock_service.hpp>
 
-#include "../lock_common.hpp"
+#include "../core/lock_common.hpp"
 #include "lease_client.hpp"
 #include "lock_scripts.hpp"
 

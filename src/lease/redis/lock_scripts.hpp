@@ -1,7 +1,7 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0. The Lua scripts of RedisLockService (docs/locks.md explains them).
-#ifndef KEYEDPOOL_SRC_REDIS_LOCK_SCRIPTS_HPP
-#define KEYEDPOOL_SRC_REDIS_LOCK_SCRIPTS_HPP
+#ifndef KEYEDPOOL_SRC_LEASE_REDIS_LOCK_SCRIPTS_HPP
+#define KEYEDPOOL_SRC_LEASE_REDIS_LOCK_SCRIPTS_HPP
 
 namespace keyedpool::redis::lock_scripts {
 
@@ -164,4 +164,4 @@ return 0
 
 }  // namespace keyedpool::redis::lock_scripts
 
-#endif  // KEYEDPOOL_SRC_REDIS_LOCK_SCRIPTS_HPP
+#endif  // KEYEDPOOL_SRC_LEASE_REDIS_LOCK_SCRIPTS_HPP

@@ -2,7 +2,7 @@
 // Version 1.0.
 #include <keyedpool/redis/semaphore_service.hpp>
 
-#include "../lock_common.hpp"
+#include "../core/lock_common.hpp"
 #include "lease_client.hpp"
 #include "semaphore_scripts.hpp"
 

@@ -1,8 +1,8 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0. What both lock backends do the same way: queue locally, build the held lock, run the
 // operation for the caller's handler.
-#ifndef KEYEDPOOL_SRC_LOCK_COMMON_HPP
-#define KEYEDPOOL_SRC_LOCK_COMMON_HPP
+#ifndef KEYEDPOOL_SRC_LEASE_CORE_LOCK_COMMON_HPP
+#define KEYEDPOOL_SRC_LEASE_CORE_LOCK_COMMON_HPP
 
 #include <keyedpool/detail/completion.hpp>
 #include <keyedpool/keyed_mutex.hpp>
@@ -138,4 +138,4 @@ void spawn_lock_operation(const boost::asio::any_io_executor& executor,
 
 }  // namespace keyedpool::detail
 
-#endif  // KEYEDPOOL_SRC_LOCK_COMMON_HPP
+#endif  // KEYEDPOOL_SRC_LEASE_CORE_LOCK_COMMON_HPP

@@ -1,7 +1,7 @@
 // Copyright (c) 2026 The keyedpool authors. Distributed under the Boost Software License,
 // Version 1.0.
-#ifndef KEYEDPOOL_SRC_REDIS_LEASE_CLIENT_HPP
-#define KEYEDPOOL_SRC_REDIS_LEASE_CLIENT_HPP
+#ifndef KEYEDPOOL_SRC_LEASE_REDIS_LEASE_CLIENT_HPP
+#define KEYEDPOOL_SRC_LEASE_REDIS_LEASE_CLIENT_HPP
 
 /// \file
 /// What the Redis lock service and the Redis semaphore service share: the two connections
@@ -14,7 +14,7 @@
 #include <keyedpool/redis/lock_service.hpp>
 #include <keyedpool/time_source.hpp>
 
-#include "../lease/core/acquisition_fsm.hpp"
+#include "../core/acquisition_fsm.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -313,4 +313,4 @@ class LeaseClient : public std::enable_shared_from_this<LeaseClient> {
 
 }  // namespace keyedpool::redis::detail
 
-#endif  // KEYEDPOOL_SRC_REDIS_LEASE_CLIENT_HPP
+#endif  // KEYEDPOOL_SRC_LEASE_REDIS_LEASE_CLIENT_HPP

@@ -2,14 +2,14 @@
 // Version 1.0.
 #include "lease_client.hpp"
 
-#include "pooled_connection.hpp"
+#include "../../redis/pooled_connection.hpp"
 
 #include <keyedpool/logging.hpp>
 #include <keyedpool/redis/cluster.hpp>
 
 #include <fmt/format.h>
 
-#include "../lock_state.hpp"
+#include "../core/lock_state.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

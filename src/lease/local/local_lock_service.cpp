@@ -4,7 +4,7 @@
 #include <keyedpool/local_lock_service.hpp>
 #include <keyedpool/logging.hpp>
 
-#include "lock_common.hpp"
+#include "../core/lock_common.hpp"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>

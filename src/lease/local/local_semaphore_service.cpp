@@ -4,7 +4,7 @@
 #include <keyedpool/local_semaphore_service.hpp>
 #include <keyedpool/logging.hpp>
 
-#include "lock_common.hpp"
+#include "../core/lock_common.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/deferred.hpp>
