@@ -3,6 +3,7 @@
 #include <keyedpool/redis/cluster_client.hpp>
 
 #include "command_keys.hpp"
+#include "endpoint_hash.hpp"
 #include "pooled_connection.hpp"
 #include "slot_map.hpp"
 
@@ -74,12 +75,6 @@ void validate(const ClusterConfig& config) {
 
 namespace detail {
 namespace {
-
-struct EndpointHash {
-    std::size_t operator()(const Endpoint& e) const noexcept {
-        return std::hash<std::string>()(e.host) * 31 + e.port;
-    }
-};
 
 PoolOptions node_pool_options(const ClusterConfig& config) {
     PoolOptions o;

@@ -4,6 +4,7 @@
 #include <keyedpool/redis/lock_service.hpp>
 
 #include "../core/lock_common.hpp"
+#include "contend.hpp"
 #include "lease_client.hpp"
 #include "lock_scripts.hpp"
 
@@ -117,7 +118,7 @@ struct RedisLockService::Impl : keyedpool::detail::LockBackend, std::enable_shar
                                              key,          key + ":released", self->release_script,
                                              &lock_keys};
         const std::string& token = acquisition.token;
-        co_return co_await self->redis->contend<Acquired>(
+        co_return co_await detail::contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
             started, resource, 0, diagnostics,
             [&](clock::time_point until, bool queue) {

@@ -3,6 +3,7 @@
 #include <keyedpool/redis/semaphore_service.hpp>
 
 #include "../core/lock_common.hpp"
+#include "contend.hpp"
 #include "lease_client.hpp"
 #include "semaphore_scripts.hpp"
 
@@ -101,7 +102,7 @@ struct RedisSemaphoreService::Impl : keyedpool::detail::LockBackend,
                                              self->release_script,
                                              &semaphore_keys};
         const std::string& token = acquisition.token;
-        co_return co_await self->redis->contend<Acquired>(
+        co_return co_await detail::contend<Acquired>(
             acquisition, self->redis->acquisition_params(options.wait, options.lease, try_only),
             started, resource, options.permits, diagnostics,
             [&](clock::time_point until, bool queue) {
