@@ -175,6 +175,15 @@ class KeyedMutex {
     /// safe to call from any thread, but on a busy mutex the value is immediately stale.
     std::size_t size() const noexcept { return state_->size.load(std::memory_order_relaxed); }
 
+    /// Number of callers holding or waiting for the lock of `key` now (0: free, nobody waits). On a
+    /// busy key the value is immediately stale: for decisions that tolerate that (a holder asking
+    /// whether anyone is queued behind it), diagnostics and tests.
+    std::size_t users(const Key& key) const {
+        std::lock_guard lock(state_->map_mutex);
+        const auto it = state_->map.find(key);
+        return it == state_->map.end() ? 0 : it->second.users;
+    }
+
   private:
     struct LockOp {
         std::shared_ptr<State> state;

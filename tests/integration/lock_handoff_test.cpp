@@ -12,10 +12,15 @@
 #include <keyedpool/redis/lock_service.hpp>
 
 #include <gtest/gtest.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 namespace keyedpool::test {
 namespace {
@@ -184,6 +189,84 @@ TEST_F(LockHandOffTest, AWaiterCancelledAsTheLockIsHandedToItPassesItOn) {
         if (second) {
             EXPECT_FALSE(second->first) << second->first.message();
             co_await second->second.async_release();
+        }
+    });
+}
+
+/// Lets `turns` handlers of the io_context run first (a lock request just made takes its place in
+/// the service's local queue within its first turn).
+asio::awaitable<void> yield_turns(int turns) {
+    for (int i = 0; i < turns; ++i) {
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    }
+}
+
+// Two callers of one process: the holder's release leaves the server lock to the caller queued
+// behind it here, which takes it over in one request (release + acquire would be two) with a new
+// token and the next fencing token.
+TEST_F(LockHandOffTest, AHandOverInsideTheProcessTakesOneRequestAndTheNextFence) {
+    auto service = make_service();
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto held = co_await service->async_try_lock("in-process", 10s);
+        EXPECT_TRUE(held.owns_lock());
+        std::optional<std::pair<error_code, LockGuard>> next;
+        service->async_lock(
+            "in-process", LockOptions{.wait = 5s, .lease = 10s},
+            [&next](error_code ec, LockGuard guard) { next.emplace(ec, std::move(guard)); });
+        co_await yield_turns(5);
+        EXPECT_FALSE(next.has_value());
+        const auto requests = service->lock_requests_sent();
+        const auto fence = held.fencing_token();
+        const auto released = co_await held.async_release(asio::as_tuple(asio::use_awaitable));
+        EXPECT_FALSE(std::get<0>(released)) << std::get<0>(released).message();
+        EXPECT_TRUE(co_await eventually([&] { return next.has_value(); }));
+        if (!next) {
+            co_return;
+        }
+        auto& [ec, guard] = *next;
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_TRUE(guard.owns_lock());
+        EXPECT_EQ(guard.fencing_token(), fence + 1);
+        EXPECT_EQ(service->lock_requests_sent(), requests + 1)
+            << "the hand-over inside the process took more than one request";
+        EXPECT_GE(guard.valid_until() - clock::now(), 5s) << "valid for at least half its lease";
+        // The server knows the new holder: its release is accepted and frees the lock.
+        const auto last = co_await guard.async_release(asio::as_tuple(asio::use_awaitable));
+        EXPECT_FALSE(std::get<0>(last)) << std::get<0>(last).message();
+        const auto after =
+            co_await command(redis::command("EXISTS", "keyedpool:lock:{in-process}"));
+        EXPECT_EQ(after.as_integer(), 0);
+    });
+}
+
+// FIFO across processes: a caller of another process queued on the server before this process's
+// next caller gets the lock first; the hand-over inside the process does not jump the queue.
+TEST_F(LockHandOffTest, AHandOverInsideTheProcessYieldsToAnotherProcessQueuedFirst) {
+    auto service = make_service();
+    auto other_process = make_service();
+    run_coroutine(io_, [&]() -> asio::awaitable<void> {
+        auto held = co_await service->async_try_lock("fifo", 10s);
+        std::optional<std::pair<error_code, LockGuard>> other;
+        co_await queue_waiter(*other_process, "fifo", other);
+        std::optional<std::pair<error_code, LockGuard>> local;
+        service->async_lock(
+            "fifo", LockOptions{.wait = 5s, .lease = 10s},
+            [&local](error_code ec, LockGuard guard) { local.emplace(ec, std::move(guard)); });
+        co_await yield_turns(5);
+        co_await held.async_release();
+        EXPECT_TRUE(co_await eventually([&] { return other.has_value(); }));
+        EXPECT_FALSE(local.has_value()) << "the caller of this process went before the queue";
+        if (!other) {
+            co_return;
+        }
+        EXPECT_FALSE(other->first) << other->first.message();
+        const auto other_fence = other->second.fencing_token();
+        co_await other->second.async_release();
+        EXPECT_TRUE(co_await eventually([&] { return local.has_value(); }));
+        if (local) {
+            EXPECT_FALSE(local->first) << local->first.message();
+            EXPECT_GT(local->second.fencing_token(), other_fence);
+            co_await local->second.async_release();
         }
     });
 }

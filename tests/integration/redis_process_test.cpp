@@ -271,7 +271,9 @@ TEST_F(RedisProcessTest, ContendedAcquisitionsTakeAtMostThreeRequestsEach) {
             static_cast<double>(co_await scripts_run(*stats) - before) / (contenders * rounds);
         std::printf("[ figures  ] 16 contenders, 1 process: %.2f lock requests per acquisition\n",
                     per_acquisition);
-        EXPECT_LE(per_acquisition, 2.1);
+        // Each release finds the next caller queued here and leaves it the lock: one `pass` per
+        // acquisition (release + acquire would be 2), plus the first acquire and the last release.
+        EXPECT_LE(per_acquisition, 1.2);
         stats->close();
     });
 }

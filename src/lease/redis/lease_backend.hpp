@@ -56,6 +56,8 @@ class RedisLeaseBackend : public keyedpool::detail::LockBackend {
     const RedisLockServiceOptions& options() const noexcept { return options_; }
     LeaseClient& redis() noexcept { return *redis_; }
     const std::shared_ptr<const TimeSource>& time() const noexcept { return redis_->time(); }
+    /// The release script (it also gives back an acquisition that ended without its lease).
+    Script& release_script() noexcept { return layout_.release; }
     /// Closes the connections (the service is going away; a give-back still running ends).
     void shutdown() { redis_->shutdown(); }
 

@@ -126,31 +126,51 @@ return {0, redis.call('PTTL', KEYS[1])}
 // lock if the token holds it, leaves the queue, and when the lock is free hands it over to the next
 // waiter. A release with nobody queued runs 3 calls (GET, DEL, EXISTS). A release clears the queue
 // place too: a hand-over lost to a failover leaves the new holder's token queued on the new
-// primary, where it would block the queue's head until its place expired. ARGV[1] token, ARGV[2]
-// release channel, ARGV[3] the config epoch. Returns 1 when the token held the lock (released), 0
-// when it did not (not the owner: nothing else changed but its queue place).
-constexpr const char* release = KEYEDPOOL_LOCK_HAND_OFF_LUA R"lua(
-local held = redis.call('GET', KEYS[1]) == ARGV[1]
-if held then
-  redis.call('DEL', KEYS[1])
-  if redis.call('EXISTS', KEYS[3]) == 0 then
-    return 1
-  end
-end
-local removed = redis.call('LREM', KEYS[3], 1, ARGV[1])
-if removed > 0 then
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('HDEL', KEYS[5], ARGV[1])
-end
-if (held or removed > 0) and redis.call('EXISTS', KEYS[1]) == 0 then
-  hand_off(ARGV[2], tonumber(ARGV[3]))
-end
-if held then
-  return 1
-end
-return 0
+// primary, where it would block the queue's head until its place expired. Returns 1 when the token
+// held the lock (released), 0 when it did not (not the owner: nothing else changed but its queue
+// place).
+#define KEYEDPOOL_LOCK_RELEASE_LUA                                             \
+    KEYEDPOOL_LOCK_HAND_OFF_LUA                                                \
+    "local function release(token, channel, epoch)\n"                          \
+    "  local held = redis.call('GET', KEYS[1]) == token\n"                     \
+    "  if held then\n"                                                         \
+    "    redis.call('DEL', KEYS[1])\n"                                         \
+    "    if redis.call('EXISTS', KEYS[3]) == 0 then return 1 end\n"            \
+    "  end\n"                                                                  \
+    "  local removed = redis.call('LREM', KEYS[3], 1, token)\n"                \
+    "  if removed > 0 then\n"                                                  \
+    "    redis.call('ZREM', KEYS[4], token)\n"                                 \
+    "    redis.call('HDEL', KEYS[5], token)\n"                                 \
+    "  end\n"                                                                  \
+    "  if (held or removed > 0) and redis.call('EXISTS', KEYS[1]) == 0 then\n" \
+    "    hand_off(channel, epoch)\n"                                           \
+    "  end\n"                                                                  \
+    "  if held then return 1 end\n"                                            \
+    "  return 0\n"                                                             \
+    "end\n"
+
+// ARGV[1] token, ARGV[2] release channel, ARGV[3] the config epoch.
+constexpr const char* release = KEYEDPOOL_LOCK_RELEASE_LUA R"lua(
+return release(ARGV[1], ARGV[2], tonumber(ARGV[3]))
 )lua";
 
+// A hand-over inside one process: the holder ARGV[1] left the lock to the next caller of its own
+// process (the only one of that process contending for it), which takes it over under its token
+// ARGV[3] with its lease ARGV[4] (ms) and a new fencing token — unless callers of other processes
+// are queued here: they come first (FIFO across processes), so the lock is released to the
+// queue's head instead, as by release. One request, 4 calls (GET, EXISTS, SET, INCR) when nobody
+// else is queued. ARGV[2] release channel, ARGV[5] the config epoch. Returns {1, fencing token}
+// when taken over, else {0, release's result}.
+constexpr const char* pass = KEYEDPOOL_LOCK_RELEASE_LUA R"lua(
+local epoch = tonumber(ARGV[5])
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  return {1, next_fence(epoch)}
+end
+return {0, release(ARGV[1], ARGV[2], epoch)}
+)lua";
+
+#undef KEYEDPOOL_LOCK_RELEASE_LUA
 #undef KEYEDPOOL_LOCK_HAND_OFF_LUA
 #undef KEYEDPOOL_LOCK_NEXT_FENCE_LUA
 
