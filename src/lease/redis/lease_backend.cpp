@@ -32,9 +32,9 @@ asio::awaitable<lease::AttemptResult> RedisLeaseBackend::attempt(
 asio::awaitable<error_code> RedisLeaseBackend::renew(keyedpool::detail::LockState& state) {
     std::vector<std::string> args{state.token, std::to_string(lease_ms(state.lease))};
     // A renewal answered after the lease ended is of no use: the lease is lost by then.
-    auto [ec, reply] =
-        co_await redis_->run(layout_.renew, layout_.keys_of(key(state.resource)), std::move(args),
-                             std::min(redis_->request_deadline(), state.valid_until));
+    auto [ec, reply] = co_await redis_->run(
+        layout_.renew, layout_.renew_keys_of(key(state.resource)), std::move(args),
+        std::min(redis_->request_deadline(), state.valid_until));
     co_return owner_reply(ec, reply);
 }
 

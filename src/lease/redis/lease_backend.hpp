@@ -32,6 +32,8 @@ namespace keyedpool::redis::detail {
 struct LeaseLayout {
     /// A resource's keys, in the order its scripts take them, from `prefix{resource}`.
     LeaseClient::KeysOf keys_of;
+    /// The keys the renew script takes (a lock's renewal needs only the lock's own key).
+    LeaseClient::KeysOf renew_keys_of;
     /// The hand-over channel's name after `prefix{resource}`.
     const char* channel_suffix;
     /// acquire(keys, ARGV as `acquire_args` builds them): {1, fence} or {0, ms to wait};

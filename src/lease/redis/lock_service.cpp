@@ -27,8 +27,14 @@ std::vector<std::string> lock_keys(const std::string& key) {
     return {key, key + ":fence", key + ":queue", key + ":queued", key + ":leases"};
 }
 
+/// The lock's own key: all its renewal needs.
+std::vector<std::string> lock_key_only(const std::string& key) {
+    return {key};
+}
+
 detail::LeaseLayout lock_layout() {
     return {&lock_keys,
+            &lock_key_only,
             ":released",
             {lock_scripts::acquire, true, true},
             {lock_scripts::renew, false, true},

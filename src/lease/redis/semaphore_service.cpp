@@ -23,6 +23,7 @@ std::vector<std::string> semaphore_keys(const std::string& key) {
 
 detail::LeaseLayout semaphore_layout() {
     return {&semaphore_keys,
+            &semaphore_keys,
             ":granted",
             {semaphore_scripts::acquire, false, true},
             {semaphore_scripts::renew, false, true},
