@@ -123,6 +123,12 @@ struct RedisLockService::Impl : detail::RedisLeaseBackend {
         if (!taken.acquired) {
             co_return std::nullopt;
         }
+        if (lease::validity_from(options.lease, sent_at) - time->now() < options.lease / 2) {
+            // Came too late to be of use (as for any grant: half the lease left, at least).
+            redis.give_back(impl.release_script(), lock_keys(impl.key(resource)),
+                            {std::move(token), channel});
+            co_return std::nullopt;
+        }
         co_return Acquired{
             error_code{},
             kd::make_held_lock(impl.executor(), self, resource, std::move(token), taken.fence,
