@@ -58,9 +58,12 @@ LeaseClient::LeaseClient(asio::any_io_executor executor, RedisLockServiceOptions
       options_(std::move(options)),
       time_(options_.time ? options_.time : TimeSource::steady()),
       channels_(std::make_shared<HandOverChannels>(time_, !options_.cluster.seeds.empty())),
-      connections_(
-          executor_, options_, time_,
-          [channels = channels_.get()](Connection& subscriber) { channels->watch(subscriber); }),
+      connections_(executor_, options_, time_,
+                   [channels = std::weak_ptr<HandOverChannels>(channels_)](Connection& subscriber) {
+                       if (auto alive = channels.lock()) {
+                           alive->watch(subscriber);
+                       }
+                   }),
       scripts_(options_) {}
 
 std::shared_ptr<spdlog::logger> LeaseClient::log() const {

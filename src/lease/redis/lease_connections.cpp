@@ -31,9 +31,21 @@ LeaseConnections::LeaseConnections(const asio::any_io_executor& executor,
     : executor_(executor),
       options_(options),
       time_(std::move(time)),
-      subscriber_made_(std::move(subscriber_made)),
+      // The factory holds copies, not this object: a build may still run after it is gone.
       connections_(
-          executor_, [this](const ConnectionRole& role) { return connect(role); },
+          executor_,
+          [ex = executor_, single = options_.connection, node = options_.cluster.node,
+           cluster = !options_.cluster.seeds.empty(),
+           made = std::move(subscriber_made)](const ConnectionRole& role) {
+              ConnectionConfig config = single;
+              if (cluster) {  // a primary's subscriber
+                  config = node;
+                  config.host = role.primary.host;
+                  config.port = role.primary.port;
+              }
+              return connect(ex, std::move(config),
+                             role.kind == ConnectionRole::Kind::subscriber ? made : nullptr);
+          },
           connection_pool_options()) {
     if (!options_.cluster.seeds.empty()) {
         cluster_ = std::make_unique<ClusterPool>(
@@ -53,16 +65,11 @@ void LeaseConnections::shutdown() {
     }
 }
 
-asio::awaitable<std::shared_ptr<Connection>> LeaseConnections::connect(const ConnectionRole& role) {
-    ConnectionConfig config = options_.connection;
-    if (on_cluster()) {  // a primary's subscriber
-        config = options_.cluster.node;
-        config.host = role.primary.host;
-        config.port = role.primary.port;
-    }
-    auto connection = co_await Connection::async_connect(executor_, std::move(config));
-    if (role.kind == ConnectionRole::Kind::subscriber) {
-        subscriber_made_(*connection);
+asio::awaitable<std::shared_ptr<Connection>> LeaseConnections::connect(
+    asio::any_io_executor executor, ConnectionConfig config, SubscriberMade subscriber_made) {
+    auto connection = co_await Connection::async_connect(executor, std::move(config));
+    if (subscriber_made) {
+        subscriber_made(*connection);
     }
     co_return connection;
 }

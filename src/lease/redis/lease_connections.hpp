@@ -48,7 +48,8 @@ struct ConnectionRoleHash {
 class LeaseConnections {
   public:
     /// Called with every subscriber connection made, before anyone uses it (to install its push
-    /// handler and watch it close).
+    /// handler and watch it close). Copied into the connection factory: it must not refer to
+    /// anything that may be gone when a build completes.
     using SubscriberMade = std::function<void(Connection&)>;
 
     /// `options` are validated by the caller and outlive this object.
@@ -85,12 +86,14 @@ class LeaseConnections {
         KeyedClientPool<ConnectionRole, Connection, ClientTraits<Connection>, ConnectionRoleHash>;
     using ClusterPool = KeyedClientPool<int, ClusterClient>;  // one key: 0
 
-    boost::asio::awaitable<std::shared_ptr<Connection>> connect(const ConnectionRole& role);
+    /// Makes a connection; `subscriber_made` (null for the commands connection) sees it first.
+    static boost::asio::awaitable<std::shared_ptr<Connection>> connect(
+        boost::asio::any_io_executor executor, ConnectionConfig config,
+        SubscriberMade subscriber_made);
 
     boost::asio::any_io_executor executor_;
     const RedisLockServiceOptions& options_;
     std::shared_ptr<const TimeSource> time_;
-    SubscriberMade subscriber_made_;
     Pool connections_;
     std::unique_ptr<ClusterPool> cluster_;  // on a cluster only
 };
