@@ -49,13 +49,11 @@ class RedisLeaseBackend : public keyedpool::detail::LockBackend {
     /// `options` are validated by the caller.
     RedisLeaseBackend(boost::asio::any_io_executor executor, RedisLockServiceOptions options,
                       LeaseLayout layout)
-        : executor_(executor),
-          options_(options),
-          layout_(std::move(layout)),
+        : layout_(std::move(layout)),
           redis_(std::make_shared<LeaseClient>(std::move(executor), std::move(options))) {}
 
-    const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
-    const RedisLockServiceOptions& options() const noexcept { return options_; }
+    const boost::asio::any_io_executor& executor() const noexcept { return redis_->executor(); }
+    const RedisLockServiceOptions& options() const noexcept { return redis_->options(); }
     LeaseClient& redis() noexcept { return *redis_; }
     const std::shared_ptr<const TimeSource>& time() const noexcept { return redis_->time(); }
     /// The release script (it also gives back an acquisition that ended without its lease).
@@ -65,7 +63,7 @@ class RedisLeaseBackend : public keyedpool::detail::LockBackend {
 
     /// `prefix{resource}`: every key of the resource shares the hash tag (one cluster slot).
     std::string key(const std::string& resource) const {
-        return options_.key_prefix + "{" + resource + "}";
+        return options().key_prefix + "{" + resource + "}";
     }
     std::string channel(const std::string& resource) const {
         return key(resource) + layout_.channel_suffix;
@@ -108,8 +106,6 @@ class RedisLeaseBackend : public keyedpool::detail::LockBackend {
         const LeaseClient::Acquisition& acquisition, std::vector<std::string> args,
         clock::time_point until);
 
-    boost::asio::any_io_executor executor_;
-    RedisLockServiceOptions options_;
     LeaseLayout layout_;
     std::shared_ptr<LeaseClient> redis_;
 };
